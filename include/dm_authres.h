@@ -1,0 +1,21 @@
+/*
+ * dm_authres.h - the Authentication-Results header field (RFC 8601)
+ * that the milter adds and dmarc-check prints.
+ */
+#ifndef DM_AUTHRES_H
+#define DM_AUTHRES_H
+
+#include <stddef.h>
+
+#include "dm_engine.h"
+#include "dm_status.h"
+
+/*
+ * The field body (without "Authentication-Results:"), folded with
+ * "\r\n\t" or "\n\t" as eol says. DM_OK, or DM_NOMEM when it does not
+ * fit in len.
+ */
+dm_status dm_authres_format(const dm_verdict *v, const char *authserv_id,
+    const char *eol, char *buf, size_t len);
+
+#endif

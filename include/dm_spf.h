@@ -1,0 +1,56 @@
+/*
+ * dm_spf.h - SPF (RFC 7208) with libspf2, its DNS through dm_resolver.
+ *
+ * One dm_spf is made at start-up and shared by all threads; a check per
+ * message allocates only a request and a response.
+ */
+#ifndef DM_SPF_H
+#define DM_SPF_H
+
+#include <stddef.h>
+
+#include "dm_resolver.h"
+#include "dm_status.h"
+#include "dm_from.h"
+
+typedef struct dm_spf dm_spf;
+
+typedef enum dm_spf_result {
+	DM_SPF_NONE = 0,
+	DM_SPF_NEUTRAL,
+	DM_SPF_PASS,
+	DM_SPF_FAIL,
+	DM_SPF_SOFTFAIL,
+	DM_SPF_TEMPERROR,
+	DM_SPF_PERMERROR
+} dm_spf_result;
+
+typedef enum dm_spf_scope {
+	DM_SPF_SCOPE_MFROM = 0,
+	DM_SPF_SCOPE_HELO
+} dm_spf_scope;
+
+typedef struct dm_spf_outcome {
+	dm_spf_result result;
+	dm_spf_scope scope;
+	char domain[DM_DOMAIN_MAX];	/* the identity's domain, normalised */
+	char identity[512];		/* smtp.mailfrom or smtp.helo value */
+	char comment[256];		/* libspf2's explanation, for logs */
+} dm_spf_outcome;
+
+dm_spf *dm_spf_new(dm_resolver *r, char *err, size_t errlen);
+void dm_spf_free(dm_spf *s);
+
+/*
+ * ip: the client address as text (v4 or v6); helo: as given (may be NULL);
+ * mail_from: the envelope address without <> (NULL or "" = null sender,
+ * then the HELO identity is checked, RFC 7489 3.1.2). Always fills out;
+ * returns DM_OK, or DM_NOMEM.
+ */
+dm_status dm_spf_check(dm_spf *s, const char *ip, const char *helo,
+    const char *mail_from, dm_spf_outcome *out);
+
+const char *dm_spf_result_str(dm_spf_result r);	/* "pass" ... */
+const char *dm_spf_scope_str(dm_spf_scope s);	/* "mfrom" "helo" */
+
+#endif

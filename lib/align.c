@@ -1,0 +1,2 @@
+/* lib/align.c - placeholder until the module lands. */
+#include "config.h"

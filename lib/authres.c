@@ -1,0 +1,2 @@
+/* lib/authres.c - placeholder until the module lands. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* lib/config.c - placeholder until the module lands. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* lib/dkim.c - placeholder until the module lands. */
+#include "config.h"

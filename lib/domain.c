@@ -1,0 +1,2 @@
+/* lib/domain.c - placeholder until the module lands. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* lib/engine.c - placeholder until the module lands. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* lib/from.c - placeholder until the module lands. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* lib/msgstream.c - placeholder until the module lands. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* lib/orgdomain.c - placeholder until the module lands. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* lib/record.c - placeholder until the module lands. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* lib/resolver.c - placeholder until the module lands. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* lib/spf.c - placeholder until the module lands. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* lib/urilist.c - placeholder until the module lands. */
+#include "config.h"
