@@ -59,6 +59,14 @@ void dm_txt_free(dm_txt *recs, size_t n);
  */
 dm_dns_status dm_resolver_exists(dm_resolver *r, const char *name);
 
+/*
+ * The whole DNS reply packet (wire format), for libraries that parse it
+ * themselves (libopendkim). *outlen = its length; DM_DNS_PERMFAIL when it
+ * does not fit in buflen.
+ */
+dm_dns_status dm_resolver_packet(dm_resolver *r, const char *name,
+    int rrtype, unsigned char *buf, size_t buflen, size_t *outlen);
+
 const char *dm_dns_status_str(dm_dns_status st);
 
 #endif
