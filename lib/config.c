@@ -1,2 +1,375 @@
-/* lib/config.c - placeholder until the module lands. */
+/*
+ * lib/config.c - the configuration: one declarative table of options
+ * (name, type, default, bounds, doc) and the immutable, reference-counted
+ * dm_config it yields. The file format is OpenDMARC's: "Name value" lines,
+ * '#' comments, names case-insensitive, the last setting wins.
+ */
 #include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
+#include "dm_config.h"
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL, CFG_ENUM };
+
+struct cfg_def {
+	dm_opt id;
+	const char *name;
+	enum cfg_type type;
+	const char *def;	/* default, as it would be written in a file */
+	long min, max;		/* CFG_INT bounds */
+	const char *const *names;	/* CFG_ENUM values, NULL-terminated */
+	const char *doc;
+};
+
+static const char *const cfg_org_methods[] = { "treewalk", "psl", NULL };
+static const char *const cfg_multifrom[] = { "strictest", "reject",
+    "first", NULL };
+static const char *const cfg_levels[] = { "err", "warning", "notice",
+    "info", "debug", NULL };
+
+static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
+	{ DM_OPT_AUTHSERV_ID, "AuthservID", CFG_STR, NULL, 0, 0, NULL,
+	  "authserv-id of the Authentication-Results header; default: the "
+	  "host name" },
+	{ DM_OPT_DNS_CONFIG, "DNSConfig", CFG_STR, NULL, 0, 0, NULL,
+	  "an unbound.conf file for the resolver (forwarders, local-zone, "
+	  "local-data); default: /etc/resolv.conf" },
+	{ DM_OPT_DNS_TIMEOUT, "DNSTimeout", CFG_INT, "5", 1, 120, NULL,
+	  "seconds one DNS lookup may take before it is a temporary error" },
+	{ DM_OPT_ORG_DOMAIN_METHOD, "OrgDomainMethod", CFG_ENUM, "treewalk",
+	  0, 0, cfg_org_methods,
+	  "treewalk (RFC 9989 DNS tree walk) or psl (RFC 7489, public "
+	  "suffix list)" },
+	{ DM_OPT_PSL_FILE, "PSLFile", CFG_STR, DM_PSL_FILE, 0, 0, NULL,
+	  "public suffix list used by OrgDomainMethod psl" },
+	{ DM_OPT_HONOR_PCT, "HonorPct", CFG_BOOL, "yes", 0, 0, NULL,
+	  "apply pct= sampling: a failing message not sampled gets the next "
+	  "lower policy (reason sampled_out)" },
+	{ DM_OPT_MULTIPLE_FROM, "MultipleFrom", CFG_ENUM, "strictest", 0, 0,
+	  cfg_multifrom,
+	  "several From fields or mailboxes: evaluate every author domain "
+	  "and apply the strictest outcome, reject the message, or use the "
+	  "first mailbox only" },
+	{ DM_OPT_LOG_LEVEL, "LogLevel", CFG_ENUM, "info", 0, 0, cfg_levels,
+	  "the least important level logged" },
+};
+
+struct cfg_value {
+	char *s;
+	long i;
+	bool set;
+};
+
+struct dm_config {
+	atomic_int refs;
+	struct cfg_value v[DM_OPT_COUNT];
+};
+
+static const struct cfg_def *
+cfg_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < DM_OPT_COUNT; i++)
+		if (strcasecmp(cfg_table[i].name, name) == 0)
+			return &cfg_table[i];
+	return NULL;
+}
+
+static int
+cfg_parse_bool(const char *s)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	size_t i;
+
+	for (i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0)
+			return 1;
+		if (strcasecmp(s, no[i]) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static dm_status
+cfg_parse_int(const struct cfg_def *d, const char *s, long *out, char *err,
+    size_t errlen)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0') {
+		snprintf(err, errlen, "%s: '%s' is not a number", d->name, s);
+		return DM_PERMFAIL;
+	}
+	if (n < d->min || n > d->max) {
+		snprintf(err, errlen, "%s: %ld is outside %ld..%ld", d->name,
+		    n, d->min, d->max);
+		return DM_PERMFAIL;
+	}
+	*out = n;
+	return DM_OK;
+}
+
+static dm_status
+cfg_parse_enum(const struct cfg_def *d, const char *s, long *out, char *err,
+    size_t errlen)
+{
+	long i;
+
+	for (i = 0; d->names[i] != NULL; i++)
+		if (strcasecmp(s, d->names[i]) == 0) {
+			*out = i;
+			return DM_OK;
+		}
+	snprintf(err, errlen, "%s: '%s' is not one of", d->name, s);
+	for (i = 0; d->names[i] != NULL; i++) {
+		strlcat(err, " ", errlen);
+		strlcat(err, d->names[i], errlen);
+	}
+	return DM_PERMFAIL;
+}
+
+static dm_status
+cfg_assign(dm_config *c, const struct cfg_def *d, const char *value,
+    char *err, size_t errlen)
+{
+	struct cfg_value *v = &c->v[d->id];
+	dm_status st = DM_OK;
+	long n = 0;
+	int b;
+
+	switch (d->type) {
+	case CFG_INT:
+		st = cfg_parse_int(d, value, &n, err, errlen);
+		break;
+	case CFG_ENUM:
+		st = cfg_parse_enum(d, value, &n, err, errlen);
+		break;
+	case CFG_BOOL:
+		if ((b = cfg_parse_bool(value)) < 0) {
+			snprintf(err, errlen, "%s: '%s' is not yes or no",
+			    d->name, value);
+			st = DM_PERMFAIL;
+		}
+		n = b;
+		break;
+	case CFG_STR:
+		break;
+	}
+	if (st != DM_OK)
+		return st;
+	free(v->s);
+	if ((v->s = strdup(value)) == NULL)
+		return DM_NOMEM;
+	v->i = n;
+	v->set = true;
+	return DM_OK;
+}
+
+dm_config *
+dm_config_new(void)
+{
+	dm_config *c;
+	char err[256];
+	size_t i;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	atomic_init(&c->refs, 1);
+	for (i = 0; i < DM_OPT_COUNT; i++) {
+		if (cfg_table[i].def == NULL)
+			continue;
+		if (cfg_assign(c, &cfg_table[i], cfg_table[i].def, err,
+		    sizeof(err)) != DM_OK) {
+			dm_config_unref(c);
+			return NULL;
+		}
+		c->v[i].set = false;
+	}
+	return c;
+}
+
+dm_status
+dm_config_set(dm_config *c, const char *name, const char *value, char *err,
+    size_t errlen)
+{
+	const struct cfg_def *d;
+
+	if ((d = cfg_find(name)) == NULL) {
+		snprintf(err, errlen, "unknown option '%s'", name);
+		return DM_PERMFAIL;
+	}
+	return cfg_assign(c, d, value, err, errlen);
+}
+
+/* Split one line into name and value; false for blank and comments. */
+static bool
+cfg_split(char *line, char **name, char **value)
+{
+	char *p, *end;
+
+	if ((p = strchr(line, '#')) != NULL)
+		*p = '\0';
+	for (p = line; isspace((unsigned char)*p); p++)
+		;
+	if (*p == '\0')
+		return false;
+	*name = p;
+	while (*p != '\0' && !isspace((unsigned char)*p))
+		p++;
+	if (*p != '\0')
+		*p++ = '\0';
+	while (isspace((unsigned char)*p))
+		p++;
+	end = p + strlen(p);
+	while (end > p && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	*value = p;
+	return true;
+}
+
+static dm_status
+cfg_read(FILE *fp, const char *file, dm_config *c, char *err, size_t errlen)
+{
+	char *line = NULL, *name, *value, why[256];
+	size_t cap = 0;
+	unsigned lineno = 0;
+	dm_status st = DM_OK;
+
+	while (getline(&line, &cap, fp) >= 0) {
+		lineno++;
+		if (!cfg_split(line, &name, &value))
+			continue;
+		if (*value == '\0') {
+			snprintf(why, sizeof(why), "%s: no value", name);
+			st = DM_PERMFAIL;
+		} else
+			st = dm_config_set(c, name, value, why, sizeof(why));
+		if (st != DM_OK) {
+			snprintf(err, errlen, "%s:%u: %s", file, lineno, why);
+			break;
+		}
+	}
+	free(line);
+	return st;
+}
+
+dm_status
+dm_config_load(const char *file, dm_config **out, char *err, size_t errlen)
+{
+	dm_config *c;
+	FILE *fp = NULL;
+	dm_status st;
+
+	*out = NULL;
+	if ((c = dm_config_new()) == NULL)
+		return DM_NOMEM;
+	if (file == NULL) {
+		*out = c;
+		return DM_OK;
+	}
+	if ((fp = fopen(file, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		st = DM_PERMFAIL;
+		goto done;
+	}
+	st = cfg_read(fp, file, c, err, errlen);
+done:
+	if (fp != NULL)
+		fclose(fp);
+	if (st == DM_OK)
+		*out = c;
+	else
+		dm_config_unref(c);
+	return st;
+}
+
+dm_config *
+dm_config_ref(dm_config *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+	return c;
+}
+
+void
+dm_config_unref(dm_config *c)
+{
+	size_t i;
+
+	if (c == NULL || atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	for (i = 0; i < DM_OPT_COUNT; i++)
+		free(c->v[i].s);
+	free(c);
+}
+
+/* AuthservID defaults to the host name, read once per config. */
+static const char *
+cfg_hostname(void)
+{
+	static char host[256];
+
+	if (host[0] == '\0' && gethostname(host, sizeof(host) - 1) != 0)
+		strlcpy(host, "localhost", sizeof(host));
+	return host;
+}
+
+const char *
+dm_config_str(const dm_config *c, dm_opt o)
+{
+	if (o == DM_OPT_AUTHSERV_ID && c->v[o].s == NULL)
+		return cfg_hostname();
+	return c->v[o].s;
+}
+
+long
+dm_config_int(const dm_config *c, dm_opt o)
+{
+	return c->v[o].i;
+}
+
+bool
+dm_config_bool(const dm_config *c, dm_opt o)
+{
+	return c->v[o].i != 0;
+}
+
+void
+dm_config_dump_doc(int fd)
+{
+	FILE *fp;
+	size_t i, j;
+
+	if ((fp = fdopen(dup(fd), "w")) == NULL)
+		return;
+	for (i = 0; i < DM_OPT_COUNT; i++) {
+		const struct cfg_def *d = &cfg_table[i];
+
+		fprintf(fp, ".TP\n.B %s\n%s.", d->name, d->doc);
+		if (d->type == CFG_INT)
+			fprintf(fp, " Range %ld to %ld.", d->min, d->max);
+		if (d->type == CFG_ENUM)
+			for (j = 0; d->names[j] != NULL; j++)
+				fprintf(fp, "%s%s", j == 0 ? " One of: " :
+				    ", ", d->names[j]);
+		if (d->def != NULL)
+			fprintf(fp, " Default: %s.", d->def);
+		fputc('\n', fp);
+	}
+	fclose(fp);
+}
