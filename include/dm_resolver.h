@@ -42,12 +42,12 @@ dm_resolver *dm_resolver_new(const char *config_file, int timeout_ms,
     char *err, size_t errlen);
 void dm_resolver_free(dm_resolver *r);
 
-/* Any type (ns_t_* values). On DM_DNS_OK *rrs/*n hold the answer. */
+/* Any type (ns_t_* values). On DM_DNS_OK *rrs and *n hold the answer. */
 dm_dns_status dm_resolver_lookup(dm_resolver *r, const char *name,
     int rrtype, dm_rr **rrs, size_t *n);
 void dm_rr_free(dm_rr *rrs, size_t n);
 
-/* TXT records of name. On DM_DNS_OK *recs/*n hold them. */
+/* TXT records of name. On DM_DNS_OK *recs and *n hold them. */
 dm_dns_status dm_resolver_txt(dm_resolver *r, const char *name,
     dm_txt **recs, size_t *n);
 void dm_txt_free(dm_txt *recs, size_t n);
