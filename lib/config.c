@@ -30,6 +30,7 @@ struct cfg_def {
 	long min, max;		/* CFG_INT bounds */
 	const char *const *names;	/* CFG_ENUM values, NULL-terminated */
 	const char *doc;
+	int base;		/* CFG_INT number base; 0 means 10 */
 };
 
 static const char *const cfg_org_methods[] = { "treewalk", "psl", NULL };
@@ -37,6 +38,15 @@ static const char *const cfg_multifrom[] = { "strictest", "reject",
     "first", NULL };
 static const char *const cfg_levels[] = { "err", "warning", "notice",
     "info", "debug", NULL };
+
+static const char *const cfg_modes[] = { "enforce", "monitor", NULL };
+static const char *const cfg_qact[] = { "header", "hold", "both", NULL };
+static const char *const cfg_tempact[] = { "auto", "tempfail", "accept",
+    NULL };
+static const char *const cfg_listact[] = { "quarantine", "none", NULL };
+static const char *const cfg_rejpol[] = { "reject", "quarantine", NULL };
+static const char *const cfg_interr[] = { "accept", "tempfail", "reject",
+    NULL };
 
 static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	{ DM_OPT_AUTHSERV_ID, "AuthservID", CFG_STR, NULL, 0, 0, NULL,
@@ -63,6 +73,58 @@ static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	  "first mailbox only" },
 	{ DM_OPT_LOG_LEVEL, "LogLevel", CFG_ENUM, "info", 0, 0, cfg_levels,
 	  "the least important level logged" },
+	{ DM_OPT_SOCKET, "Socket", CFG_STR, "unix:/run/dmarc-milter/sock", 0,
+	  0, NULL, "where the milter listens: unix:/path, or inet:port@addr "
+	  "(inet6:port@addr)" },
+	{ DM_OPT_USER_ID, "UserID", CFG_STR, NULL, 0, 0, NULL,
+	  "user (and :group) to run as once the socket is open" },
+	{ DM_OPT_PID_FILE, "PidFile", CFG_STR, NULL, 0, 0, NULL,
+	  "file the daemon writes its process ID to" },
+	{ DM_OPT_UMASK, "UMask", CFG_INT, "007", 0, 0777, NULL,
+	  "umask, in octal, for the socket and files", 8 },
+	{ DM_OPT_SYSLOG_FACILITY, "SyslogFacility", CFG_STR, "mail", 0, 0,
+	  NULL, "syslog facility: mail, daemon, local0 .. local7" },
+	{ DM_OPT_TRUSTED_AUTHSERV_IDS, "TrustedAuthservIDs", CFG_STR, NULL,
+	  0, 0, NULL, "authserv-ids of upstream hosts whose "
+	  "Authentication-Results may be read; none by default, so no "
+	  "sender-supplied header ever changes a verdict" },
+	{ DM_OPT_IGNORE_HOSTS, "IgnoreHosts", CFG_STR, "127.0.0.0/8 ::1", 0,
+	  0, NULL, "client addresses (CIDRs, or a file of them) whose mail "
+	  "is not evaluated" },
+	{ DM_OPT_IGNORE_AUTH_CLIENTS, "IgnoreAuthenticatedClients", CFG_BOOL,
+	  "yes", 0, 0, NULL, "do not evaluate mail from SMTP-authenticated "
+	  "clients" },
+	{ DM_OPT_IGNORE_DOMAINS, "IgnoreDomains", CFG_STR, NULL, 0, 0, NULL,
+	  "From domains never enforced (evaluated and reported, header "
+	  "only)" },
+	{ DM_OPT_TRUSTED_FORWARDERS, "TrustedForwarders", CFG_STR, NULL, 0, 0,
+	  NULL, "client CIDRs whose failing mail is quarantined, not "
+	  "rejected (reason trusted_forwarder)" },
+	{ DM_OPT_MODE, "Mode", CFG_ENUM, "enforce", 0, 0, cfg_modes,
+	  "enforce, or monitor (headers and logs only, nothing refused)" },
+	{ DM_OPT_REJECT_TEXT, "RejectText", CFG_STR,
+	  "Message rejected by the DMARC policy of %d", 0, 0, NULL,
+	  "text of the 550 5.7.1 reply; %d is the author domain" },
+	{ DM_OPT_QUARANTINE_ACTION, "QuarantineAction", CFG_ENUM, "header", 0,
+	  0, cfg_qact, "header (accept, add QuarantineHeader), hold (the "
+	  "MTA's quarantine), or both" },
+	{ DM_OPT_QUARANTINE_HEADER, "QuarantineHeader", CFG_STR,
+	  "X-DMARC-Quarantine: yes", 0, 0, NULL,
+	  "the header field added to quarantined mail" },
+	{ DM_OPT_TEMP_ERROR_ACTION, "TemporaryErrorAction", CFG_ENUM, "auto",
+	  0, 0, cfg_tempact, "on dmarc=temperror: auto (451 4.7.x when the "
+	  "policy is known to be quarantine or reject, else accept), "
+	  "tempfail, or accept" },
+	{ DM_OPT_MAILING_LIST_ACTION, "MailingListAction", CFG_ENUM,
+	  "quarantine", 0, 0, cfg_listact, "a p=reject failure carrying "
+	  "List-Id or List-Post: quarantine (reason mailing_list, RFC 9989 "
+	  "7.4) or none (apply the policy as published)" },
+	{ DM_OPT_REJECT_POLICY, "RejectPolicy", CFG_ENUM, "reject", 0, 0,
+	  cfg_rejpol, "reject, or quarantine (never reject: the strict RFC "
+	  "9989 reading)" },
+	{ DM_OPT_ON_INTERNAL_ERROR, "OnInternalError", CFG_ENUM, "accept", 0,
+	  0, cfg_interr, "what an internal failure does to the message "
+	  "(always with dmarc=temperror in the header and a log line)" },
 };
 
 struct cfg_value {
@@ -111,7 +173,7 @@ cfg_parse_int(const struct cfg_def *d, const char *s, long *out, char *err,
 	long n;
 
 	errno = 0;
-	n = strtol(s, &end, 10);
+	n = strtol(s, &end, d->base != 0 ? d->base : 10);
 	if (errno != 0 || end == s || *end != '\0') {
 		snprintf(err, errlen, "%s: '%s' is not a number", d->name, s);
 		return DM_PERMFAIL;
@@ -361,7 +423,10 @@ dm_config_dump_doc(int fd)
 		const struct cfg_def *d = &cfg_table[i];
 
 		fprintf(fp, ".TP\n.B %s\n%s.", d->name, d->doc);
-		if (d->type == CFG_INT)
+		if (d->type == CFG_INT && d->base == 8)
+			fprintf(fp, " Range %lo to %lo (octal).", d->min,
+			    d->max);
+		else if (d->type == CFG_INT)
 			fprintf(fp, " Range %ld to %ld.", d->min, d->max);
 		if (d->type == CFG_ENUM)
 			for (j = 0; d->names[j] != NULL; j++)
