@@ -20,7 +20,7 @@
 
 #include "dm_config.h"
 
-enum cfg_type { CFG_STR, CFG_INT, CFG_BOOL, CFG_ENUM };
+enum cfg_type { CFG_STR, CFG_INT, CFG_OCTAL, CFG_BOOL, CFG_ENUM };
 
 struct cfg_def {
 	dm_opt id;
@@ -30,7 +30,6 @@ struct cfg_def {
 	long min, max;		/* CFG_INT bounds */
 	const char *const *names;	/* CFG_ENUM values, NULL-terminated */
 	const char *doc;
-	int base;		/* CFG_INT number base; 0 means 10 */
 };
 
 static const char *const cfg_org_methods[] = { "treewalk", "psl", NULL };
@@ -80,8 +79,8 @@ static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	  "user (and :group) to run as once the socket is open" },
 	{ DM_OPT_PID_FILE, "PidFile", CFG_STR, NULL, 0, 0, NULL,
 	  "file the daemon writes its process ID to" },
-	{ DM_OPT_UMASK, "UMask", CFG_INT, "007", 0, 0777, NULL,
-	  "umask, in octal, for the socket and files", 8 },
+	{ DM_OPT_UMASK, "UMask", CFG_OCTAL, "007", 0, 0777, NULL,
+	  "umask, in octal, for the socket and files" },
 	{ DM_OPT_SYSLOG_FACILITY, "SyslogFacility", CFG_STR, "mail", 0, 0,
 	  NULL, "syslog facility: mail, daemon, local0 .. local7" },
 	{ DM_OPT_TRUSTED_AUTHSERV_IDS, "TrustedAuthservIDs", CFG_STR, NULL,
@@ -173,7 +172,7 @@ cfg_parse_int(const struct cfg_def *d, const char *s, long *out, char *err,
 	long n;
 
 	errno = 0;
-	n = strtol(s, &end, d->base != 0 ? d->base : 10);
+	n = strtol(s, &end, d->type == CFG_OCTAL ? 8 : 10);
 	if (errno != 0 || end == s || *end != '\0') {
 		snprintf(err, errlen, "%s: '%s' is not a number", d->name, s);
 		return DM_PERMFAIL;
@@ -217,6 +216,7 @@ cfg_assign(dm_config *c, const struct cfg_def *d, const char *value,
 
 	switch (d->type) {
 	case CFG_INT:
+	case CFG_OCTAL:
 		st = cfg_parse_int(d, value, &n, err, errlen);
 		break;
 	case CFG_ENUM:
@@ -423,7 +423,7 @@ dm_config_dump_doc(int fd)
 		const struct cfg_def *d = &cfg_table[i];
 
 		fprintf(fp, ".TP\n.B %s\n%s.", d->name, d->doc);
-		if (d->type == CFG_INT && d->base == 8)
+		if (d->type == CFG_OCTAL)
 			fprintf(fp, " Range %lo to %lo (octal).", d->min,
 			    d->max);
 		else if (d->type == CFG_INT)
