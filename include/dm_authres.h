@@ -18,4 +18,11 @@
 dm_status dm_authres_format(const dm_verdict *v, const char *authserv_id,
     const char *eol, char *buf, size_t len);
 
+/*
+ * The authserv-id of an existing Authentication-Results field body, into
+ * out (lower-cased). DM_PERMFAIL when there is none to read. The milter
+ * deletes fields carrying its own authserv-id: they are forgeries.
+ */
+dm_status dm_authres_servid(const char *value, char *out, size_t outlen);
+
 #endif

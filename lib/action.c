@@ -1,0 +1,2 @@
+/* lib/action.c - placeholder until the module lands. */
+#include "config.h"

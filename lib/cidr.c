@@ -1,0 +1,2 @@
+/* lib/cidr.c - placeholder until the module lands. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* lib/override.c - placeholder until the module lands. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* milter/callbacks.c - placeholder until the daemon lands. */
+#include "config.h"

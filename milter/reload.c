@@ -1,0 +1,2 @@
+/* milter/reload.c - placeholder until the daemon lands. */
+#include "config.h"

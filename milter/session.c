@@ -1,0 +1,2 @@
+/* milter/session.c - placeholder until the daemon lands. */
+#include "config.h"
