@@ -59,6 +59,8 @@ typedef struct dm_verdict {
 dm_engine *dm_engine_new(dm_config *cfg, char *err, size_t errlen);
 void dm_engine_free(dm_engine *e);
 const dm_config *dm_engine_config(const dm_engine *e);
+/* Is the client in IgnoreHosts (its mail is not evaluated at all)? */
+bool dm_engine_ignored_host(const dm_engine *e, const char *ip);
 /* For tests: the pct sampling source. */
 void dm_engine_set_random(dm_engine *e, uint32_t (*fn)(void *), void *arg);
 

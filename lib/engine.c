@@ -21,6 +21,7 @@
 #include "dm_align.h"
 #include "dm_engine.h"
 #include "dm_log.h"
+#include "dm_override.h"
 
 /* Bounds the DNS work one message can cause through its From fields. */
 #define ENGINE_MAX_AUTHORS 16
@@ -31,6 +32,7 @@ struct dm_engine {
 	dm_spf *spf;
 	dm_dkim *dkim;
 	dm_org *org;
+	dm_override *ovr;
 	dm_policy_opts popts;
 };
 
@@ -45,6 +47,7 @@ struct dm_msg {
 	const dm_dkim_sig **sigs;
 	size_t from_bad;	/* mailboxes or fields with no usable domain */
 	bool too_many;		/* more author domains than evaluated */
+	bool mailing_list;	/* List-Id or List-Post seen */
 	bool evaluated;
 };
 
@@ -73,6 +76,8 @@ dm_engine_new(dm_config *cfg, char *err, size_t errlen)
 	    e->resolver, dm_config_str(cfg, DM_OPT_PSL_FILE), err, errlen);
 	if (e->org == NULL)
 		goto fail;
+	if ((e->ovr = dm_override_new(cfg, err, errlen)) == NULL)
+		goto fail;
 	return e;
 fail:
 	dm_engine_free(e);
@@ -84,6 +89,7 @@ dm_engine_free(dm_engine *e)
 {
 	if (e == NULL)
 		return;
+	dm_override_free(e->ovr);
 	dm_org_free(e->org);
 	dm_dkim_free(e->dkim);
 	dm_spf_free(e->spf);
@@ -225,6 +231,9 @@ dm_msg_header(dm_msg *m, const char *name, const char *value)
 	if (strcasecmp(name, "From") == 0 &&
 	    (st = msg_keep_from(m, value)) != DM_OK)
 		return st;
+	if (strcasecmp(name, "List-Id") == 0 ||
+	    strcasecmp(name, "List-Post") == 0)
+		m->mailing_list = true;
 	if ((field = msg_dkim_field(name, value)) == NULL)
 		return DM_NOMEM;
 	st = dm_dkim_header(m->dkim, field, strlen(field));
@@ -392,6 +401,7 @@ msg_align(dm_msg *m, dm_author *a, const dm_record *rec, dm_policy_input *in)
 static void
 msg_eval_author(dm_msg *m, dm_author *a)
 {
+	dm_override_ctx ctx = { m->ip, m->mailing_list };
 	dm_policy_input in;
 
 	memset(&in, 0, sizeof(in));
@@ -409,6 +419,7 @@ msg_eval_author(dm_msg *m, dm_author *a)
 		msg_align(m, a, in.record, &in);
 	}
 	dm_policy_evaluate(&in, &m->e->popts, &a->pv);
+	dm_override_apply(m->e->ovr, &ctx, a->domain, &a->pv);
 }
 
 static void
@@ -440,6 +451,12 @@ msg_combine(dm_msg *m)
 		dm_policy_add_reason(&m->v.authors[best].pv,
 		    DM_REASON_LOCAL_POLICY, "several authors");
 	}
+	if (m->v.disposition != DM_DISP_NONE &&
+	    dm_config_int(m->e->cfg, DM_OPT_MODE) == DM_MODE_MONITOR) {
+		m->v.disposition = DM_DISP_NONE;
+		dm_policy_add_reason(&m->v.authors[best].pv,
+		    DM_REASON_LOCAL_POLICY, "monitor mode");
+	}
 }
 
 dm_status
@@ -465,6 +482,12 @@ dm_msg_eom(dm_msg *m, const dm_verdict **out)
 	}
 	*out = &m->v;
 	return DM_OK;
+}
+
+bool
+dm_engine_ignored_host(const dm_engine *e, const char *ip)
+{
+	return dm_override_ignored_host(e->ovr, ip);
 }
 
 const char *
