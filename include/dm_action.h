@@ -25,7 +25,7 @@ typedef struct dm_action {
 	bool hold;		/* the MTA's quarantine */
 	char rcode[4];		/* "550", "451" */
 	char xcode[8];		/* "5.7.1", "4.7.5" */
-	char text[256];		/* reply text, printable ASCII only */
+	char text[384];		/* reply text, printable ASCII only */
 } dm_action;
 
 void dm_action_decide(const dm_config *c, const dm_verdict *v,

@@ -171,3 +171,49 @@ dm_authres_format(const dm_verdict *v, const char *authserv_id,
 	}
 	return DM_OK;
 }
+
+/* Skip white space and RFC 5322 comments (bounded nesting). */
+static const char *
+ar_skip_cfws(const char *p)
+{
+	int depth = 0;
+
+	for (; *p != '\0'; p++) {
+		if (*p == '(' )
+			depth++;
+		else if (*p == ')' && depth > 0)
+			depth--;
+		else if (*p == '\\' && depth > 0 && p[1] != '\0')
+			p++;
+		else if (depth == 0 && *p != ' ' && *p != '\t' &&
+		    *p != '\r' && *p != '\n')
+			break;
+	}
+	return p;
+}
+
+dm_status
+dm_authres_servid(const char *value, char *out, size_t outlen)
+{
+	const char *p = ar_skip_cfws(value);
+	size_t o = 0;
+	bool quoted = *p == '"';
+
+	if (quoted)
+		p++;
+	for (; *p != '\0' && o + 1 < outlen; p++) {
+		if (quoted && *p == '"')
+			break;
+		if (quoted && *p == '\\' && p[1] != '\0')
+			p++;
+		else if (!quoted && (*p == ';' || *p == ' ' || *p == '\t' ||
+		    *p == '\r' || *p == '\n' || *p == '('))
+			break;
+		out[o++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+	}
+	out[o] = '\0';
+	/* A truncated id could equal ours by accident: none is read. */
+	if (*p != '\0' && o + 1 >= outlen)
+		return DM_PERMFAIL;
+	return o > 0 ? DM_OK : DM_PERMFAIL;
+}
