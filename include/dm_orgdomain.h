@@ -27,7 +27,7 @@ typedef struct dm_discovery {
 	char policy_domain[DM_DOMAIN_MAX];	/* where the record was found */
 	dm_record *record;	/* the record used, or NULL */
 	bool exact;		/* found at the author domain itself */
-	char error[160];	/* why not found / temporary failure, for logs */
+	char error[512];	/* why not found / temporary failure, for logs */
 } dm_discovery;
 
 /* psl_file: NULL for the configured default (DM_PSL_FILE). */
