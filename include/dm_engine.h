@@ -52,7 +52,7 @@ typedef struct dm_verdict {
 	dm_spf_outcome spf;
 	const dm_dkim_sig *const *sigs;	/* valid while the dm_msg lives */
 	size_t nsigs;
-	char errors[4][160];
+	char errors[4][320];
 	size_t nerrors;
 } dm_verdict;
 
