@@ -15,16 +15,28 @@
 
 #define DM_DOMAIN_MAX 254	/* 253 octets and the NUL */
 
+/* Distinct domains kept; more means "truncated" (the caller refuses). */
+#define DM_FROM_MAX_DOMAINS 64
+
 typedef struct dm_from_addrs {
-	char (*domain)[DM_DOMAIN_MAX];	/* one per mailbox, in order */
+	char (*domain)[DM_DOMAIN_MAX];	/* distinct, in order of appearance */
 	size_t n;
+	size_t nmailboxes;	/* every mailbox seen, usable or not */
 	size_t nbad;	/* mailboxes with no usable domain */
+	int truncated;	/* more than DM_FROM_MAX_DOMAINS distinct domains */
 } dm_from_addrs;
 
 /*
  * Parse one From field body (what follows "From:", folding included).
  * DM_OK: at least one mailbox (domains in out; n may be 0 when every
- * mailbox was unusable, then nbad > 0). DM_PERMFAIL: not a mailbox-list.
+ * mailbox was unusable, then nbad > 0). DM_PERMFAIL: not a mailbox-list
+ * (unbalanced quotes, comments or literals, control characters, no
+ * mailbox at all). Linear in len; comments nest at most 32 deep.
+ *
+ * An addr-spec written bare in a display name ("ceo@bank.example"
+ * <x@evil.example>, unquoted) is not RFC 5322 syntax, but readers show
+ * it: its domain is counted as one more author, so that the strictest
+ * policy of the two applies. A quoted display name is only a name.
  */
 dm_status dm_from_parse(const char *value, size_t len, dm_from_addrs *out);
 void dm_from_addrs_clear(dm_from_addrs *a);

@@ -317,8 +317,10 @@ msg_collect_authors(dm_msg *m)
 			bad++;
 			continue;
 		}
-		mailboxes += a.n + a.nbad;
+		mailboxes += a.nmailboxes;
 		bad += a.nbad;
+		if (a.truncated)
+			m->too_many = true;
 		for (j = 0; j < a.n; j++) {
 			if (first_only && m->v.nauthors > 0)
 				break;
