@@ -20,6 +20,7 @@
 #include "dm_dkim.h"
 #include "dm_resolver.h"
 #include "tap.h"
+#include "testdns.h"
 
 /* dead.example lookups wait for this, then count as a temporary failure */
 #define TEST_DNS_TIMEOUT_MS	1500
@@ -709,13 +710,10 @@ test_api(void)
 int
 main(void)
 {
-	char path[1024], err[256];
+	char err[256];
 	unsigned int minbits = 512;
 
-	snprintf(path, sizeof(path), "%s/dkim.conf", tap_fixture_dir());
-	if ((resolver = dm_resolver_new(path, TEST_DNS_TIMEOUT_MS, err,
-	    sizeof(err))) == NULL)
-		tap_bail("resolver: %s", err);
+	resolver = testdns_resolver("dkim.conf", TEST_DNS_TIMEOUT_MS);
 	if ((dkim = dm_dkim_new(resolver, err, sizeof(err))) == NULL)
 		tap_bail("dm_dkim_new: %s", err);
 	if ((signer = dkim_init(NULL, NULL)) == NULL)
