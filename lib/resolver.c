@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <unbound.h>
 
@@ -267,6 +268,12 @@ resolver_setup(struct ub_ctx *ctx, const char *config_file, char *err,
 	int rc;
 
 	if (config_file != NULL) {
+		/* libunbound would print its own complaint on stderr first. */
+		if (access(config_file, R_OK) != 0) {
+			snprintf(err, errlen, "%s: %s", config_file,
+			    strerror(errno));
+			return -1;
+		}
 		if ((rc = ub_ctx_config(ctx, config_file)) != 0) {
 			snprintf(err, errlen, "%s: %s (missing or malformed)",
 			    config_file, ub_strerror(rc));

@@ -77,9 +77,11 @@ parse_args(int argc, char **argv, struct check_args *a)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
+	char shortopt[3] = "-?";
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+	opterr = 0;	/* one line of our own instead of getopt's two */
+	while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i': a->ip = optarg; break;
 		case 'H': a->helo = optarg; break;
@@ -94,7 +96,14 @@ parse_args(int argc, char **argv, struct check_args *a)
 			a->fixed_random = true;
 			break;
 		case 'h': usage(stdout); return 1;
-		default: usage(stderr); return 2;
+		case ':':
+			return fail("option needs a value (see --help)",
+			    argv[optind - 1]);
+		default:
+			/* optopt names a short option; a long one is in argv */
+			shortopt[1] = (char)optopt;
+			return fail("unknown option (see --help)",
+			    optopt ? shortopt : argv[optind - 1]);
 		}
 	}
 	if (a->ip == NULL)
