@@ -61,6 +61,11 @@ if ! make -j"$(nproc)" >make.out 2>&1; then
 fi
 make -j"$(nproc)" check >check.out 2>&1
 rc=$?
+# make install must work too: into a scratch root, never the system.
+if ! make install DESTDIR="$build/destdir" >install.out 2>&1; then
+	tail -20 install.out
+	rc=1
+fi
 grep -E '^(FAIL|ERROR|XPASS|SKIP):|^# (TOTAL|PASS|FAIL|SKIP|ERROR)' check.out
 if [ $rc -ne 0 ]; then
 	for f in $(find tests -name '*.log' ! -name test-suite.log); do
