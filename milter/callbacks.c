@@ -1,2 +1,239 @@
-/* milter/callbacks.c - placeholder until the daemon lands. */
+/*
+ * milter/callbacks.c - libmilter's callbacks. Each one marshals its
+ * arguments into session.c and turns the answer into a milter reply;
+ * none decides anything itself. Also the registration: the protocol
+ * steps we do not need are switched off in negotiation, so the MTA does
+ * not send them.
+ */
 #include "config.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <libmilter/mfapi.h>
+
+#include <bsd/string.h>
+
+#include "dm_log.h"
+#include "mlt.h"
+
+#define SESSION(ctx) ((mlt_session *)smfi_getpriv(ctx))
+
+/* Header values keep their leading space (SMFIP_HDR_LEADSPC). */
+static bool cb_leadspc;
+
+static void
+cb_addr(const struct sockaddr *sa, char *out, size_t len)
+{
+	strlcpy(out, "", len);
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr, out, (socklen_t)len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr, out, (socklen_t)len);
+}
+
+static const char *
+cb_qid(SMFICTX *ctx)
+{
+	const char *q = smfi_getsymval(ctx, "i");
+
+	return q != NULL ? q : "";
+}
+
+static sfsistat
+cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+    unsigned long f2, unsigned long f3, unsigned long *pf0,
+    unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+	unsigned long want = SMFIP_NORCPT | SMFIP_NOUNKNOWN | SMFIP_NODATA;
+
+	(void)ctx;
+	(void)f2;
+	(void)f3;
+	*pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE);
+	cb_leadspc = (f1 & SMFIP_HDR_LEADSPC) != 0;
+	*pf1 = f1 & (want | SMFIP_HDR_LEADSPC);
+	*pf2 = 0;
+	*pf3 = 0;
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
+{
+	char ip[INET6_ADDRSTRLEN];
+	mlt_session *s;
+
+	(void)host;
+	cb_addr(sa, ip, sizeof(ip));
+	s = mlt_session_new(ip[0] ? ip : NULL);
+	smfi_setpriv(ctx, s);
+	return mlt_session_ignored(s) ? SMFIS_ACCEPT : SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_helo(SMFICTX *ctx, char *helo)
+{
+	mlt_session_helo(SESSION(ctx), helo);
+	return SMFIS_CONTINUE;
+}
+
+/* A failed step is kept for the end of the message (see mlt.h). */
+static sfsistat
+cb_step(SMFICTX *ctx, dm_status st)
+{
+	if (st != DM_OK)
+		mlt_msg_fail(SESSION(ctx), dm_status_str(st));
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_envfrom(SMFICTX *ctx, char **argv)
+{
+	const char *auth = smfi_getsymval(ctx, "{auth_authen}");
+	dm_status st;
+
+	st = mlt_msg_begin(SESSION(ctx), cb_qid(ctx), argv[0],
+	    auth != NULL && *auth != '\0');
+	return st == DM_NOTFOUND ? SMFIS_ACCEPT : cb_step(ctx, st);
+}
+
+static sfsistat
+cb_header(SMFICTX *ctx, char *name, char *value)
+{
+	return cb_step(ctx, mlt_msg_header(SESSION(ctx), name, value));
+}
+
+static sfsistat
+cb_eoh(SMFICTX *ctx)
+{
+	return cb_step(ctx, mlt_msg_eoh(SESSION(ctx)));
+}
+
+static sfsistat
+cb_body(SMFICTX *ctx, unsigned char *p, size_t len)
+{
+	return cb_step(ctx, mlt_msg_body(SESSION(ctx), p, len));
+}
+
+/* "Name: value" as a header field to add. */
+static void
+cb_add_field(SMFICTX *ctx, const char *field)
+{
+	char name[128];
+	const char *colon;
+
+	if (field == NULL || (colon = strchr(field, ':')) == NULL ||
+	    (size_t)(colon - field) >= sizeof(name) || colon == field)
+		return;
+	memcpy(name, field, (size_t)(colon - field));
+	name[colon - field] = '\0';
+	colon++;
+	if (!cb_leadspc)
+		colon += strspn(colon, " \t");
+	smfi_addheader(ctx, name, (char *)colon);
+}
+
+/* Header edits: forged A-R out (last first, indexes stay valid), ours in. */
+static void
+cb_edit_headers(SMFICTX *ctx, const mlt_outcome *o)
+{
+	size_t i;
+
+	for (i = o->ndelete; i > 0; i--)
+		smfi_chgheader(ctx, "Authentication-Results",
+		    o->delete_idx[i - 1], NULL);
+	smfi_insheader(ctx, 0, "Authentication-Results",
+	    (char *)(cb_leadspc ? o->authres : o->authres + 1));
+	if (o->action.add_header)
+		cb_add_field(ctx, o->qheader);
+}
+
+static sfsistat
+cb_eom(SMFICTX *ctx)
+{
+	mlt_session *s = SESSION(ctx);
+	mlt_outcome o;
+	sfsistat r = SMFIS_ACCEPT;
+
+	mlt_msg_eom(s, cb_qid(ctx), &o);
+	cb_edit_headers(ctx, &o);
+	if (o.action.hold)
+		smfi_quarantine(ctx, o.quarantine_reason);
+	if (o.action.kind == DM_ACT_REJECT || o.action.kind ==
+	    DM_ACT_TEMPFAIL) {
+		smfi_setreply(ctx, o.action.rcode, o.action.xcode,
+		    o.action.text);
+		r = o.action.kind == DM_ACT_REJECT ? SMFIS_REJECT :
+		    SMFIS_TEMPFAIL;
+	}
+	mlt_msg_end(s);
+	return r;
+}
+
+static sfsistat
+cb_abort(SMFICTX *ctx)
+{
+	mlt_session *s = SESSION(ctx);
+
+	if (s != NULL)
+		mlt_msg_end(s);
+	return SMFIS_CONTINUE;
+}
+
+static sfsistat
+cb_close(SMFICTX *ctx)
+{
+	mlt_session_free(SESSION(ctx));
+	smfi_setpriv(ctx, NULL);
+	return SMFIS_CONTINUE;
+}
+
+static struct smfiDesc cb_desc = {
+	.xxfi_name = "dmarc-milter",
+	.xxfi_version = SMFI_VERSION,
+	.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE,
+	.xxfi_connect = cb_connect,
+	.xxfi_helo = cb_helo,
+	.xxfi_envfrom = cb_envfrom,
+	.xxfi_header = cb_header,
+	.xxfi_eoh = cb_eoh,
+	.xxfi_body = cb_body,
+	.xxfi_eom = cb_eom,
+	.xxfi_abort = cb_abort,
+	.xxfi_close = cb_close,
+	.xxfi_negotiate = cb_negotiate,
+};
+
+int
+mlt_milter_setup(const char *socket, char *err, size_t errlen)
+{
+	if (smfi_setconn((char *)socket) != MI_SUCCESS) {
+		snprintf(err, errlen, "Socket %s: not a milter socket", socket);
+		return -1;
+	}
+	if (smfi_register(cb_desc) != MI_SUCCESS) {
+		snprintf(err, errlen, "smfi_register failed");
+		return -1;
+	}
+	if (smfi_opensocket(true) != MI_SUCCESS) {
+		snprintf(err, errlen, "Socket %s: cannot listen", socket);
+		return -1;
+	}
+	return 0;
+}
+
+int
+mlt_milter_run(int timeout_sec)
+{
+	smfi_settimeout(timeout_sec);
+	return smfi_main() == MI_SUCCESS ? 0 : -1;
+}

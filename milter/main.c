@@ -1,3 +1,264 @@
-/* milter/main.c - placeholder until the daemon lands. */
+/*
+ * milter/main.c - dmarc-milter(8): start-up and shut-down.
+ *
+ * Order matters: the config is read and the engine built while errors
+ * can still go to the terminal; the socket is opened while we are still
+ * root; then the process detaches, writes its PidFile, drops to UserID,
+ * and only then starts threads. SIGHUP is blocked from the first line so
+ * that every thread inherits the mask and reload.c alone receives it.
+ *
+ * Usage: dmarc-milter [-c FILE] [-f] [-n] [-V]
+ * Exit: 0 after SIGTERM or -n/-V success; 1 on a start-up error
+ * (config, socket, privileges); 2 on bad usage.
+ */
 #include "config.h"
-int main(void) { return 0; }
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libmilter/mfapi.h>
+
+#include <bsd/string.h>
+
+#include "dm_log.h"
+#include "dm_version.h"
+#include "mlt.h"
+
+#define MAIN_DEFAULT_CONF	"/etc/dmarc-milter.conf"
+#define MAIN_MILTER_TIMEOUT	300	/* seconds of MTA silence */
+#define MAIN_DRAIN_SECONDS	30
+
+struct main_args {
+	const char *conf;
+	bool foreground, check, version;
+};
+
+static int
+main_usage(void)
+{
+	fputs("usage: dmarc-milter [-c FILE] [-f] [-n] [-V]\n", stderr);
+	return 2;
+}
+
+static int
+main_parse(int argc, char **argv, struct main_args *a)
+{
+	int c;
+
+	a->conf = MAIN_DEFAULT_CONF;
+	while ((c = getopt(argc, argv, "c:fnV")) != -1) {
+		switch (c) {
+		case 'c': a->conf = optarg; break;
+		case 'f': a->foreground = true; break;
+		case 'n': a->check = true; break;
+		case 'V': a->version = true; break;
+		default: return -1;
+		}
+	}
+	return optind == argc ? 0 : -1;
+}
+
+static void
+main_version(void)
+{
+	char libs[512];
+	unsigned int maj, min, pl;
+
+	dm_version_libs(libs, sizeof(libs));
+	smfi_version(&maj, &min, &pl);
+	printf("dmarc-milter %s\nlibmilter %u.%u.%u, %s\n", PACKAGE_VERSION,
+	    maj, min, pl, libs);
+}
+
+/* The path of a unix socket spec, or NULL for inet ones. */
+static const char *
+main_socket_path(const char *spec)
+{
+	if (strncmp(spec, "unix:", 5) == 0)
+		return spec + 5;
+	if (strncmp(spec, "local:", 6) == 0)
+		return spec + 6;
+	return spec[0] == '/' ? spec : NULL;
+}
+
+/* "user" or "user:group" to ids. */
+static int
+main_lookup_user(const char *spec, uid_t *uid, gid_t *gid, char *err,
+    size_t errlen)
+{
+	char user[256], *colon;
+	struct passwd *pw;
+	struct group *gr;
+
+	strlcpy(user, spec, sizeof(user));
+	if ((colon = strchr(user, ':')) != NULL)
+		*colon++ = '\0';
+	if ((pw = getpwnam(user)) == NULL) {
+		snprintf(err, errlen, "UserID %s: no such user", user);
+		return -1;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	if (colon != NULL) {
+		if ((gr = getgrnam(colon)) == NULL) {
+			snprintf(err, errlen, "UserID %s: no such group",
+			    colon);
+			return -1;
+		}
+		*gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+/* Give the socket to UserID, then become UserID for good. */
+static int
+main_drop(const dm_config *c, char *err, size_t errlen)
+{
+	const char *spec = dm_config_str(c, DM_OPT_USER_ID);
+	const char *path = main_socket_path(dm_config_str(c, DM_OPT_SOCKET));
+	uid_t uid;
+	gid_t gid;
+
+	if (spec == NULL || *spec == '\0')
+		return 0;
+	if (main_lookup_user(spec, &uid, &gid, err, errlen) != 0)
+		return -1;
+	if (path != NULL && chown(path, uid, gid) != 0) {
+		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (setgroups(1, &gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
+		snprintf(err, errlen, "UserID %s: %s", spec, strerror(errno));
+		return -1;
+	}
+	if (uid != 0 && setuid(0) == 0) {
+		snprintf(err, errlen, "UserID %s: root could be regained",
+		    spec);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+main_pidfile(const char *path, char *err, size_t errlen)
+{
+	FILE *fp;
+
+	if (path == NULL || *path == '\0')
+		return 0;
+	if ((fp = fopen(path, "w")) == NULL ||
+	    fprintf(fp, "%ld\n", (long)getpid()) < 0 || fclose(fp) != 0) {
+		snprintf(err, errlen, "PidFile %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Everything between reading the config and serving; -1 with err. */
+static int
+main_start(const struct main_args *a, const dm_config *c, char *err,
+    size_t errlen)
+{
+	sigset_t set;
+
+	umask((mode_t)dm_config_int(c, DM_OPT_UMASK));
+	if (mlt_milter_setup(dm_config_str(c, DM_OPT_SOCKET), err, errlen))
+		return -1;
+	if (!a->foreground && daemon(0, 0) != 0) {
+		snprintf(err, errlen, "daemon: %s", strerror(errno));
+		return -1;
+	}
+	if (main_pidfile(dm_config_str(c, DM_OPT_PID_FILE), err, errlen) ||
+	    main_drop(c, err, errlen))
+		return -1;
+	/*
+	 * From here on threads exist: SIGTERM and SIGINT are blocked in
+	 * all of them, so that only libmilter's signal thread takes them
+	 * (and stops the milter cleanly) instead of the default action.
+	 */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (mlt_reload_thread_start() != 0) {
+		snprintf(err, errlen, "cannot start the reload thread");
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct main_args a = { 0 };
+	char err[1024] = "";
+	sigset_t hup;
+	mlt_runtime *rt;
+	const dm_config *c;
+	char *pidfile = NULL, *sockpath = NULL;
+	int rc;
+
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &hup, NULL);
+	if (main_parse(argc, argv, &a) != 0)
+		return main_usage();
+	if (a.version) {
+		main_version();
+		return 0;
+	}
+	dm_log_open("dmarc-milter", NULL, DM_LOG_TO_STDERR);
+	if (mlt_runtime_init(a.conf, err, sizeof(err)) != 0) {
+		dm_err("%s", err);
+		return 1;
+	}
+	rt = mlt_runtime_get();
+	c = mlt_runtime_config(rt);
+	if (dm_log_open("dmarc-milter", dm_config_str(c,
+	    DM_OPT_SYSLOG_FACILITY), DM_LOG_TO_STDERR) != 0) {
+		dm_err("%s: SyslogFacility %s: unknown facility", a.conf,
+		    dm_config_str(c, DM_OPT_SYSLOG_FACILITY));
+		return 1;
+	}
+	if (a.check) {
+		printf("%s: configuration is valid\n", a.conf);
+		return 0;
+	}
+	dm_log_open("dmarc-milter", dm_config_str(c, DM_OPT_SYSLOG_FACILITY),
+	    DM_LOG_TO_SYSLOG | (a.foreground ? DM_LOG_TO_STDERR : 0));
+	if (main_start(&a, c, err, sizeof(err)) != 0) {
+		dm_err("%s", err);
+		return 1;
+	}
+	dm_log(DM_LOG_NOTICE, "dmarc-milter %s listening on %s",
+	    PACKAGE_VERSION, dm_config_str(c, DM_OPT_SOCKET));
+	if (dm_config_str(c, DM_OPT_PID_FILE) != NULL &&
+	    (pidfile = strdup(dm_config_str(c, DM_OPT_PID_FILE))) == NULL)
+		dm_log_oom();
+	if (main_socket_path(dm_config_str(c, DM_OPT_SOCKET)) != NULL &&
+	    (sockpath = strdup(main_socket_path(dm_config_str(c,
+	    DM_OPT_SOCKET)))) == NULL)
+		dm_log_oom();
+	mlt_runtime_put(rt);
+	rc = mlt_milter_run(MAIN_MILTER_TIMEOUT);
+	dm_log(DM_LOG_NOTICE, "stopping: waiting for open connections");
+	mlt_sessions_wait(MAIN_DRAIN_SECONDS);
+	/* These may fail once we are not root; a stale socket is harmless. */
+	if (pidfile != NULL)
+		(void)unlink(pidfile);
+	if (sockpath != NULL)
+		(void)unlink(sockpath);
+	mlt_runtime_shutdown();
+	dm_log(DM_LOG_NOTICE, "stopped");
+	free(pidfile);
+	free(sockpath);
+	return rc == 0 ? 0 : 1;
+}

@@ -1,2 +1,361 @@
-/* milter/session.c - placeholder until the daemon lands. */
+/*
+ * milter/session.c - one SMTP connection and its messages, between
+ * libmilter's callbacks and the engine. Everything here is plain C on
+ * plain strings: callbacks.c marshals libmilter's arguments in and
+ * carries the outcome (reply, header edits) out.
+ *
+ * Each message pins the runtime (config and engine) current at its
+ * MAIL FROM, so a reload in the middle changes nothing for it.
+ */
 #include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <bsd/string.h>
+
+#include "dm_authres.h"
+#include "dm_log.h"
+#include "mlt.h"
+
+struct mlt_session {
+	char ip[64];
+	char helo[256];
+	bool ignored;		/* IgnoreHosts: nothing evaluated */
+	/* the message in progress */
+	mlt_runtime *rt;
+	dm_msg *msg;
+	char qid[64];
+	char failed[64];	/* an internal failure, reported at EOM */
+	char *authres;		/* the field we add */
+	int nauthres;		/* Authentication-Results fields seen */
+	int *forged;		/* 1-based indexes of ours among them */
+	size_t nforged, capforged;
+};
+
+static void msg_internal_error(mlt_session *s, mlt_outcome *out);
+
+static pthread_mutex_t sess_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sess_cond = PTHREAD_COND_INITIALIZER;
+static unsigned long sess_count;
+
+mlt_session *
+mlt_session_new(const char *ip)
+{
+	mlt_session *s;
+	mlt_runtime *rt;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		dm_log_oom();
+	strlcpy(s->ip, ip != NULL ? ip : "", sizeof(s->ip));
+	rt = mlt_runtime_get();
+	s->ignored = ip != NULL &&
+	    dm_engine_ignored_host(mlt_runtime_engine(rt), ip);
+	mlt_runtime_put(rt);
+	pthread_mutex_lock(&sess_lock);
+	sess_count++;
+	pthread_mutex_unlock(&sess_lock);
+	return s;
+}
+
+void
+mlt_session_free(mlt_session *s)
+{
+	if (s == NULL)
+		return;
+	mlt_msg_end(s);
+	free(s->forged);
+	free(s);
+	pthread_mutex_lock(&sess_lock);
+	if (--sess_count == 0)
+		pthread_cond_broadcast(&sess_cond);
+	pthread_mutex_unlock(&sess_lock);
+}
+
+void
+mlt_sessions_wait(int timeout_sec)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_sec;
+	pthread_mutex_lock(&sess_lock);
+	while (sess_count > 0 &&
+	    pthread_cond_timedwait(&sess_cond, &sess_lock, &until) == 0)
+		;
+	if (sess_count > 0)
+		dm_warn("stopping with %lu connections still open", sess_count);
+	pthread_mutex_unlock(&sess_lock);
+}
+
+bool
+mlt_session_ignored(const mlt_session *s)
+{
+	return s->ignored;
+}
+
+void
+mlt_session_helo(mlt_session *s, const char *helo)
+{
+	strlcpy(s->helo, helo != NULL ? helo : "", sizeof(s->helo));
+}
+
+/* Envelope address without its angle brackets. */
+static void
+strip_brackets(const char *in, char *out, size_t len)
+{
+	size_t n = strlen(in);
+
+	if (n >= 2 && in[0] == '<' && in[n - 1] == '>') {
+		in++;
+		n -= 2;
+	}
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, in, n);
+	out[n] = '\0';
+}
+
+dm_status
+mlt_msg_begin(mlt_session *s, const char *qid, const char *mail_from,
+    bool authenticated)
+{
+	char addr[1024];
+	dm_status st;
+
+	mlt_msg_end(s);
+	strlcpy(s->qid, qid != NULL && *qid ? qid : "NOQUEUE",
+	    sizeof(s->qid));
+	s->rt = mlt_runtime_get();
+	if (authenticated && dm_config_bool(mlt_runtime_config(s->rt),
+	    DM_OPT_IGNORE_AUTH_CLIENTS)) {
+		mlt_msg_end(s);
+		return DM_NOTFOUND;
+	}
+	if ((s->msg = dm_msg_new(mlt_runtime_engine(s->rt), s->qid)) == NULL) {
+		mlt_msg_fail(s, "cannot start a message");
+		return DM_OK;
+	}
+	strip_brackets(mail_from != NULL ? mail_from : "", addr, sizeof(addr));
+	if ((st = dm_msg_client(s->msg, s->ip, s->helo)) != DM_OK ||
+	    (st = dm_msg_mail_from(s->msg, addr)) != DM_OK)
+		mlt_msg_fail(s, dm_status_str(st));
+	return DM_OK;
+}
+
+/* Note an Authentication-Results field that carries our authserv-id. */
+static void
+msg_note_authres(mlt_session *s, const char *value)
+{
+	const char *ours = dm_config_str(mlt_runtime_config(s->rt),
+	    DM_OPT_AUTHSERV_ID);
+	char id[256];
+	int *n;
+
+	s->nauthres++;
+	if (dm_authres_servid(value, id, sizeof(id)) != DM_OK ||
+	    ours == NULL || strcasecmp(id, ours) != 0)
+		return;
+	if (s->nforged == s->capforged) {
+		s->capforged = s->capforged ? s->capforged * 2 : 4;
+		n = reallocarray(s->forged, s->capforged, sizeof(*n));
+		if (n == NULL)
+			dm_log_oom();
+		s->forged = n;
+	}
+	s->forged[s->nforged++] = s->nauthres;
+}
+
+dm_status
+mlt_msg_header(mlt_session *s, const char *name, const char *value)
+{
+	if (s->rt != NULL &&
+	    strcasecmp(name, "Authentication-Results") == 0)
+		msg_note_authres(s, value);
+	if (s->msg == NULL || s->failed[0] != '\0')
+		return DM_OK;
+	return dm_msg_header(s->msg, name, value);
+}
+
+dm_status
+mlt_msg_eoh(mlt_session *s)
+{
+	if (s->msg == NULL || s->failed[0] != '\0')
+		return DM_OK;
+	return dm_msg_eoh(s->msg);
+}
+
+dm_status
+mlt_msg_body(mlt_session *s, const unsigned char *p, size_t len)
+{
+	if (s->msg == NULL || s->failed[0] != '\0')
+		return DM_OK;
+	return dm_msg_body(s->msg, p, len);
+}
+
+/* "r1,r2" of the decisive author's reasons, for the log line. */
+static void
+reasons_text(const dm_verdict *v, char *out, size_t len)
+{
+	const dm_policy_verdict *pv;
+	size_t i;
+
+	strlcpy(out, "", len);
+	if (v->nauthors == 0)
+		return;
+	pv = &v->authors[v->decisive].pv;
+	for (i = 0; i < pv->nreasons; i++) {
+		if (i > 0)
+			strlcat(out, ",", len);
+		strlcat(out, dm_reason_type_str(pv->reasons[i].type), len);
+		if (pv->reasons[i].comment[0] != '\0') {
+			strlcat(out, "(", len);
+			strlcat(out, pv->reasons[i].comment, len);
+			strlcat(out, ")", len);
+		}
+	}
+}
+
+/* "pass:d=example.com,fail:d=other.example" */
+static void
+dkim_text(const dm_verdict *v, char *out, size_t len)
+{
+	size_t i;
+
+	strlcpy(out, v->nsigs ? "" : "none", len);
+	for (i = 0; i < v->nsigs; i++) {
+		if (i > 0)
+			strlcat(out, ",", len);
+		strlcat(out, dm_dkim_result_str(v->sigs[i]->result), len);
+		strlcat(out, ":", len);
+		strlcat(out, v->sigs[i]->domain, len);
+	}
+}
+
+/*
+ * The A-R field, in a buffer that grows: a message with 200 signatures
+ * gets its 200 dkim= results, and no size makes the verdict an error.
+ */
+static dm_status
+msg_format_authres(mlt_session *s, const dm_verdict *v, const dm_config *c)
+{
+	size_t len;
+	dm_status st = DM_NOMEM;
+
+	for (len = 2048; len <= 1024 * 1024 && st == DM_NOMEM; len *= 4) {
+		free(s->authres);
+		if ((s->authres = malloc(len)) == NULL)
+			dm_log_oom();
+		st = dm_authres_format(v, dm_config_str(c, DM_OPT_AUTHSERV_ID),
+		    "\n", s->authres, len);
+	}
+	return st;
+}
+
+/* The one info line per message. */
+static void
+msg_log(const mlt_session *s, const dm_verdict *v, const dm_action *a)
+{
+	char reasons[512], dkim[512];
+	const dm_author *au = v->nauthors ? &v->authors[v->decisive] : NULL;
+
+	reasons_text(v, reasons, sizeof(reasons));
+	dkim_text(v, dkim, sizeof(dkim));
+	dm_log_qid(DM_LOG_INFO, s->qid, "ip=%s from=%s policy_domain=%s "
+	    "spf=%s dkim=%s dmarc=%s disposition=%s action=%s reasons=%s",
+	    s->ip, au ? au->domain : "-",
+	    au && au->disc.policy_domain[0] ? au->disc.policy_domain : "-",
+	    dm_spf_result_str(v->spf.result), dkim,
+	    dm_dmarc_result_str(v->result),
+	    dm_disposition_str(v->disposition), dm_action_kind_str(a->kind),
+	    reasons[0] ? reasons : "-");
+}
+
+void
+mlt_msg_eom(mlt_session *s, const char *qid, mlt_outcome *out)
+{
+	const dm_config *c;
+	const dm_verdict *v;
+	dm_status st;
+
+	memset(out, 0, sizeof(*out));
+	if (qid != NULL && *qid)
+		strlcpy(s->qid, qid, sizeof(s->qid));
+	if (s->msg == NULL)
+		mlt_msg_fail(s, "no message in progress");
+	if (s->failed[0] == '\0' && (st = dm_msg_eom(s->msg, &v)) != DM_OK)
+		mlt_msg_fail(s, dm_status_str(st));
+	if (s->failed[0] != '\0') {
+		msg_internal_error(s, out);
+		return;
+	}
+	c = mlt_runtime_config(s->rt);
+	dm_action_decide(c, v, &out->action);
+	if (msg_format_authres(s, v, c) != DM_OK) {
+		/* Over a megabyte of results: the verdict still applies. */
+		free(s->authres);
+		if (asprintf(&s->authres, " %s;\n\tdmarc=%s (results too "
+		    "long to list)", dm_config_str(c, DM_OPT_AUTHSERV_ID),
+		    dm_dmarc_result_str(v->result)) < 0)
+			dm_log_oom();
+	}
+	out->qheader = dm_config_str(c, DM_OPT_QUARANTINE_HEADER);
+	out->authres = s->authres;
+	out->delete_idx = s->forged;
+	out->ndelete = s->nforged;
+	snprintf(out->quarantine_reason, sizeof(out->quarantine_reason),
+	    "DMARC policy of %s", v->nauthors ?
+	    v->authors[v->decisive].disc.policy_domain : "the author");
+	msg_log(s, v, &out->action);
+}
+
+void
+mlt_msg_fail(mlt_session *s, const char *what)
+{
+	if (s->failed[0] == '\0')
+		strlcpy(s->failed, what, sizeof(s->failed));
+}
+
+/*
+ * OnInternalError, with a header that says so: the administrator sees
+ * dmarc=temperror in the message and the reason in the log.
+ */
+static void
+msg_internal_error(mlt_session *s, mlt_outcome *out)
+{
+	mlt_runtime *rt = s->rt != NULL ? s->rt : mlt_runtime_get();
+	const dm_config *c = mlt_runtime_config(rt);
+
+	memset(out, 0, sizeof(*out));
+	dm_action_internal_error(c, &out->action);
+	free(s->authres);
+	if (asprintf(&s->authres, " %s;\n\tdmarc=temperror (internal error)",
+	    dm_config_str(c, DM_OPT_AUTHSERV_ID)) < 0)
+		dm_log_oom();
+	out->authres = s->authres;
+	out->delete_idx = s->forged;
+	out->ndelete = s->nforged;
+	dm_err("%s: internal error (%s): action %s", s->qid, s->failed,
+	    dm_action_kind_str(out->action.kind));
+	if (rt != s->rt)
+		mlt_runtime_put(rt);
+}
+
+void
+mlt_msg_end(mlt_session *s)
+{
+	dm_msg_free(s->msg);
+	s->msg = NULL;
+	mlt_runtime_put(s->rt);
+	s->rt = NULL;
+	free(s->authres);
+	s->authres = NULL;
+	s->nauthres = 0;
+	s->nforged = 0;
+	s->qid[0] = '\0';
+	s->failed[0] = '\0';
+}
