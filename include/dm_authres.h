@@ -25,4 +25,13 @@ dm_status dm_authres_format(const dm_verdict *v, const char *authserv_id,
  */
 dm_status dm_authres_servid(const char *value, char *out, size_t outlen);
 
+/*
+ * The spf= result of a field body, with its smtp.mailfrom or smtp.helo
+ * identity (for TrustedAuthservIDs: an MTA behind a relay cannot check
+ * SPF itself, the border MTA's result is the one that counts). The
+ * caller has checked the authserv-id. DM_NOTFOUND: no spf= result;
+ * DM_PERMFAIL: one that cannot be read (unknown result, no identity).
+ */
+dm_status dm_authres_read_spf(const char *value, dm_spf_outcome *out);
+
 #endif

@@ -1,6 +1,7 @@
 /*
- * lib/authres.c - writes the Authentication-Results field body (RFC 8601)
- * from a verdict.
+ * lib/authres.c - the Authentication-Results field (RFC 8601): writes
+ * ours from a verdict, and reads the authserv-id of any field and the
+ * spf= result of a trusted upstream's.
  *
  * Everything here that came from the message or the SMTP session (HELO
  * names, selectors) is attacker-controlled: it is written as a token
@@ -13,8 +14,12 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+
+#include <bsd/string.h>
 
 #include "dm_authres.h"
+#include "dm_from.h"
 
 struct ar_buf {
 	char *p;
@@ -216,4 +221,131 @@ dm_authres_servid(const char *value, char *out, size_t outlen)
 	if (*p != '\0' && o + 1 >= outlen)
 		return DM_PERMFAIL;
 	return o > 0 ? DM_OK : DM_PERMFAIL;
+}
+
+/*
+ * Reading a trusted upstream's spf= result. The field is first copied
+ * without its comments (quoted strings kept whole), then cut at the
+ * semicolons that separate the authserv-id from each resinfo.
+ */
+static size_t
+ar_strip_comments(const char *in, char *out, size_t outlen)
+{
+	size_t o = 0;
+	int depth = 0;
+	bool quoted = false;
+
+	for (; *in != '\0' && o + 1 < outlen; in++) {
+		if (!quoted && *in == '(' && depth < 32) {
+			depth++;
+			continue;
+		}
+		if (depth > 0) {
+			if (*in == '\\' && in[1] != '\0')
+				in++;
+			else if (*in == ')')
+				depth--;
+			continue;
+		}
+		if (*in == '"')
+			quoted = !quoted;
+		else if (quoted && *in == '\\' && in[1] != '\0')
+			out[o++] = *in++;
+		out[o++] = (*in == '\r' || *in == '\n' || *in == '\t') ? ' ' :
+		    *in;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+static const char *
+ar_skip_ws(const char *p)
+{
+	return p + strspn(p, " ");
+}
+
+/* "name = value" at p (name already matched); the value into out. */
+static bool
+ar_prop_value(const char *p, char *out, size_t outlen)
+{
+	size_t n;
+
+	p = ar_skip_ws(p);
+	if (*p != '=')
+		return false;
+	p = ar_skip_ws(p + 1);
+	if (*p == '"')
+		p++;
+	n = strcspn(p, " \";");
+	if (n == 0 || n >= outlen)
+		return false;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return true;
+}
+
+static const struct {
+	const char *name;
+	dm_spf_result r;
+} ar_spf_results[] = {
+	{ "pass", DM_SPF_PASS }, { "fail", DM_SPF_FAIL },
+	{ "softfail", DM_SPF_SOFTFAIL }, { "neutral", DM_SPF_NEUTRAL },
+	{ "none", DM_SPF_NONE }, { "temperror", DM_SPF_TEMPERROR },
+	{ "permerror", DM_SPF_PERMERROR },
+};
+
+/* One resinfo: "spf=RESULT ... smtp.mailfrom=X" or "... smtp.helo=Y". */
+static dm_status
+ar_resinfo_spf(const char *ri, dm_spf_outcome *out)
+{
+	const char *p = ar_skip_ws(ri), *q;
+	char id[512];
+	size_t i, n;
+
+	if (strncasecmp(p, "spf", 3) != 0 || *(p = ar_skip_ws(p + 3)) != '=')
+		return DM_NOTFOUND;
+	p = ar_skip_ws(p + 1);
+	n = strcspn(p, " ;");
+	for (i = 0; i < sizeof(ar_spf_results) / sizeof(ar_spf_results[0]);
+	    i++)
+		if (strlen(ar_spf_results[i].name) == n &&
+		    strncasecmp(p, ar_spf_results[i].name, n) == 0)
+			break;
+	if (i == sizeof(ar_spf_results) / sizeof(ar_spf_results[0]))
+		return DM_PERMFAIL;
+	memset(out, 0, sizeof(*out));
+	out->result = ar_spf_results[i].r;
+	if ((q = strcasestr(p, "smtp.mailfrom")) != NULL &&
+	    ar_prop_value(q + 13, id, sizeof(id)))
+		out->scope = DM_SPF_SCOPE_MFROM;
+	else if ((q = strcasestr(p, "smtp.helo")) != NULL &&
+	    ar_prop_value(q + 9, id, sizeof(id)))
+		out->scope = DM_SPF_SCOPE_HELO;
+	else
+		return DM_PERMFAIL;	/* a result without its identity */
+	strlcpy(out->identity, id, sizeof(out->identity));
+	q = strrchr(id, '@');
+	if (dm_domain_normalize(q ? q + 1 : id, strlen(q ? q + 1 : id),
+	    out->domain, sizeof(out->domain)) != DM_OK)
+		return DM_PERMFAIL;
+	return DM_OK;
+}
+
+dm_status
+dm_authres_read_spf(const char *value, dm_spf_outcome *out)
+{
+	char buf[4096], *ri, *save = NULL;
+	dm_status st = DM_NOTFOUND;
+
+	if (ar_strip_comments(value, buf, sizeof(buf)) + 1 >= sizeof(buf))
+		return DM_PERMFAIL;	/* too long to read whole */
+	if ((ri = strtok_r(buf, ";", &save)) == NULL)
+		return DM_NOTFOUND;	/* the authserv-id alone */
+	while ((ri = strtok_r(NULL, ";", &save)) != NULL)
+		if ((st = ar_resinfo_spf(ri, out)) != DM_NOTFOUND)
+			break;
+	if (st == DM_OK)
+		snprintf(out->comment, sizeof(out->comment),
+		    "from a trusted Authentication-Results field");
+	return st;
 }

@@ -85,8 +85,11 @@ static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	  NULL, "syslog facility: mail, daemon, local0 .. local7" },
 	{ DM_OPT_TRUSTED_AUTHSERV_IDS, "TrustedAuthservIDs", CFG_STR, NULL,
 	  0, 0, NULL, "authserv-ids of upstream hosts whose "
-	  "Authentication-Results may be read; none by default, so no "
-	  "sender-supplied header ever changes a verdict" },
+	  "Authentication-Results are believed: the topmost such field's "
+	  "spf= result replaces our own SPF check (for an MTA behind a "
+	  "relay, which sees only the relay's address); none by default, "
+	  "so no sender-supplied header ever changes a verdict; our own "
+	  "AuthservID is never trusted" },
 	{ DM_OPT_IGNORE_HOSTS, "IgnoreHosts", CFG_STR, "127.0.0.0/8 ::1", 0,
 	  0, NULL, "client addresses (CIDRs, or a file of them) whose mail "
 	  "is not evaluated" },

@@ -19,6 +19,7 @@
 #include <bsd/string.h>
 
 #include "dm_align.h"
+#include "dm_authres.h"
 #include "dm_engine.h"
 #include "dm_log.h"
 #include "dm_override.h"
@@ -48,6 +49,8 @@ struct dm_msg {
 	size_t from_bad;	/* mailboxes or fields with no usable domain */
 	bool too_many;		/* more author domains than evaluated */
 	bool mailing_list;	/* List-Id or List-Post seen */
+	bool trusted_spf;	/* SPF comes from a trusted upstream: */
+	dm_spf_outcome tspf;	/* this one */
 	bool evaluated;
 };
 
@@ -222,6 +225,44 @@ msg_keep_from(dm_msg *m, const char *value)
 	return DM_OK;
 }
 
+/*
+ * Is id one of TrustedAuthservIDs? Our own never is: a field with it
+ * that reaches us was written by somebody else, so it is a forgery.
+ */
+static bool
+msg_trusted_id(const dm_msg *m, const char *id)
+{
+	const char *list = dm_config_str(m->e->cfg, DM_OPT_TRUSTED_AUTHSERV_IDS);
+	const char *ours = dm_config_str(m->e->cfg, DM_OPT_AUTHSERV_ID);
+	size_t n, idlen = strlen(id);
+
+	if (list == NULL || (ours != NULL && strcasecmp(id, ours) == 0))
+		return false;
+	for (; *list != '\0'; list += n) {
+		list += strspn(list, " ,\t");
+		n = strcspn(list, " ,\t");
+		if (n == idlen && n > 0 && strncasecmp(list, id, n) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The topmost trusted field with an spf= result gives the SPF outcome. */
+static void
+msg_read_authres(dm_msg *m, const char *value)
+{
+	char id[256];
+	dm_spf_outcome o;
+
+	if (m->trusted_spf || dm_authres_servid(value, id, sizeof(id)) !=
+	    DM_OK || !msg_trusted_id(m, id))
+		return;
+	if (dm_authres_read_spf(value, &o) == DM_OK) {
+		m->tspf = o;
+		m->trusted_spf = true;
+	}
+}
+
 dm_status
 dm_msg_header(dm_msg *m, const char *name, const char *value)
 {
@@ -234,6 +275,8 @@ dm_msg_header(dm_msg *m, const char *name, const char *value)
 	if (strcasecmp(name, "List-Id") == 0 ||
 	    strcasecmp(name, "List-Post") == 0)
 		m->mailing_list = true;
+	if (strcasecmp(name, "Authentication-Results") == 0)
+		msg_read_authres(m, value);
 	if ((field = msg_dkim_field(name, value)) == NULL)
 		return DM_NOMEM;
 	st = dm_dkim_header(m->dkim, field, strlen(field));
@@ -470,8 +513,10 @@ dm_msg_eom(dm_msg *m, const dm_verdict **out)
 		msg_clear_verdict(m);
 		(void)dm_dkim_eom(m->dkim);
 		msg_collect_sigs(m);
-		if (dm_spf_check(m->e->spf, m->ip ? m->ip : "0.0.0.0", m->helo,
-		    m->mail_from, &m->v.spf) == DM_NOMEM)
+		if (m->trusted_spf)
+			m->v.spf = m->tspf;
+		else if (dm_spf_check(m->e->spf, m->ip ? m->ip : "0.0.0.0",
+		    m->helo, m->mail_from, &m->v.spf) == DM_NOMEM)
 			return DM_NOMEM;
 		msg_collect_authors(m);
 		for (i = 0; i < m->v.nauthors; i++)

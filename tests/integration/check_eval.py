@@ -574,6 +574,26 @@ def cases():
                  ok({"spf/result": "pass", "spf/aligned": al}),
                  ip=GOOD, mail_from="bounce@child." + dom))
 
+    # --- upstream results: only TrustedAuthservIDs are read ---
+    upstream = Msg("alice@" + R, extra=[
+        ("Authentication-Results",
+         " border.example; spf=pass (relay checked) smtp.mailfrom=bounce@" +
+         R),
+        ("Received-SPF", " pass (forged) client-ip=198.51.100.66")])
+    add(Case("A-R spf=pass from an untrusted authserv-id changes nothing",
+             upstream, fail("reject", {"spf/result": "fail"}),
+             mail_from="bounce@" + R))
+    add(Case("A-R spf=pass from a TrustedAuthservIDs host is the SPF result",
+             upstream, pass_({"spf/result": "pass", "spf/aligned": True,
+                              "spf/domain": R}),
+             mail_from="bounce@" + R,
+             config={"TrustedAuthservIDs": "relay.example, border.example"}))
+    add(Case("our own authserv-id in TrustedAuthservIDs is never trusted",
+             upstream, fail("reject", {"spf/result": "fail"}),
+             mail_from="bounce@" + R,
+             config={"TrustedAuthservIDs": "border.example",
+                     "AuthservID": "border.example"}))
+
     # --- several authors ---
     two_fields = Msg(froms=["alice@" + R, "mallory@" + S], sigs=[sig(R)])
     add(Case("two From fields, the second fails p=reject: strictest wins",

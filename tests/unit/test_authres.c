@@ -176,6 +176,57 @@ test_servid(void)
 	}
 }
 
+static const struct spf_row {
+	const char *value;
+	dm_status want;
+	dm_spf_result result;
+	dm_spf_scope scope;
+	const char *domain;
+} spf_rows[] = {
+	{ " mx.example; spf=pass smtp.mailfrom=a@One.Example", DM_OK,
+	    DM_SPF_PASS, DM_SPF_SCOPE_MFROM, "one.example" },
+	{ " mx.example; dkim=pass header.d=x.example;\r\n\tspf=softfail "
+	    "(not quite) smtp.mailfrom=two.example", DM_OK, DM_SPF_SOFTFAIL,
+	    DM_SPF_SCOPE_MFROM, "two.example" },
+	{ " mx.example; spf = fail smtp.helo = mta.three.example", DM_OK,
+	    DM_SPF_FAIL, DM_SPF_SCOPE_HELO, "mta.three.example" },
+	{ " mx.example; spf=pass smtp.mailfrom=\"a@four.example\"", DM_OK,
+	    DM_SPF_PASS, DM_SPF_SCOPE_MFROM, "four.example" },
+	{ " mx.example; spf=temperror smtp.mailfrom=a@five.example", DM_OK,
+	    DM_SPF_TEMPERROR, DM_SPF_SCOPE_MFROM, "five.example" },
+	{ " mx.example (spf=pass smtp.mailfrom=a@evil.example); none",
+	    DM_NOTFOUND, DM_SPF_NONE, 0, NULL },
+	{ " mx.example; dkim=pass (spf=pass smtp.mailfrom=a@evil.example)",
+	    DM_NOTFOUND, DM_SPF_NONE, 0, NULL },
+	{ " mx.example", DM_NOTFOUND, DM_SPF_NONE, 0, NULL },
+	{ " mx.example; spf=excellent smtp.mailfrom=a@six.example",
+	    DM_PERMFAIL, DM_SPF_NONE, 0, NULL },
+	{ " mx.example; spf=pass", DM_PERMFAIL, DM_SPF_NONE, 0, NULL },
+	{ " mx.example; spf=pass smtp.mailfrom=a@bad..example", DM_PERMFAIL,
+	    DM_SPF_NONE, 0, NULL },
+};
+
+static void
+test_read_spf(void)
+{
+	dm_spf_outcome o;
+	dm_status st;
+	size_t i;
+
+	for (i = 0; i < sizeof(spf_rows) / sizeof(spf_rows[0]); i++) {
+		const struct spf_row *w = &spf_rows[i];
+
+		memset(&o, 0, sizeof(o));
+		st = dm_authres_read_spf(w->value, &o);
+		tap_is_int(st, w->want, "read spf of '%s': status", w->value);
+		if (w->want != DM_OK)
+			continue;
+		tap_is_int(o.result, w->result, "read spf: result");
+		tap_is_int(o.scope, w->scope, "read spf: scope");
+		tap_is_str(o.domain, w->domain, "read spf: domain");
+	}
+}
+
 int
 main(void)
 {
@@ -188,5 +239,6 @@ main(void)
 		run_row(&rows[i]);
 	test_special();
 	test_servid();
+	test_read_spf();
 	return tap_done();
 }
