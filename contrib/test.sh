@@ -14,7 +14,8 @@ build=${BUILD_DIR:-$src/_build}
 DEPS="build-essential autoconf automake libtool pkg-config
 libmilter-dev libopendkim-dev libspf2-dev libbsd-dev libhiredis-dev
 libunbound-dev libpsl-dev publicsuffix libidn2-dev zlib1g-dev
-libjansson-dev libssl-dev openssl python3 python3-dkim"
+libjansson-dev libssl-dev openssl python3 python3-dkim
+postfix swaks miltertest"
 
 install_deps() {
 	missing=""
@@ -29,6 +30,10 @@ install_deps() {
 	fi
 	echo "test.sh: installing$missing"
 	export DEBIAN_FRONTEND=noninteractive
+	# Postfix: the tests run private instances; the system one is left
+	# unconfigured (no main.cf written, no service started).
+	echo "postfix postfix/main_mailer_type select No configuration" |
+	    debconf-set-selections
 	apt-get update -qq && apt-get install -y -qq --no-install-recommends \
 	    $missing >/dev/null
 }
