@@ -15,7 +15,7 @@ DEPS="build-essential autoconf automake libtool pkg-config
 libmilter-dev libopendkim-dev libspf2-dev libbsd-dev libhiredis-dev
 libunbound-dev libpsl-dev publicsuffix libidn2-dev zlib1g-dev
 libjansson-dev libssl-dev openssl python3 python3-dkim
-postfix swaks miltertest"
+postfix swaks miltertest groff-base mandoc"
 
 install_deps() {
 	missing=""

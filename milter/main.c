@@ -232,8 +232,10 @@ main(int argc, char **argv)
 		printf("%s: configuration is valid\n", a.conf);
 		return 0;
 	}
+	/* Under systemd, stderr is the journal already: one copy is enough. */
 	dm_log_open("dmarc-milter", dm_config_str(c, DM_OPT_SYSLOG_FACILITY),
-	    DM_LOG_TO_SYSLOG | (a.foreground ? DM_LOG_TO_STDERR : 0));
+	    DM_LOG_TO_SYSLOG | (a.foreground && getenv("JOURNAL_STREAM") ==
+	    NULL ? DM_LOG_TO_STDERR : 0));
 	if (main_start(&a, c, err, sizeof(err)) != 0) {
 		dm_err("%s", err);
 		return 1;
