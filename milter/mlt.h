@@ -54,8 +54,6 @@ typedef struct mlt_session mlt_session;
 
 mlt_session *mlt_session_new(const char *ip);
 void mlt_session_free(mlt_session *s);
-/* Is the whole connection skipped (IgnoreHosts)? */
-bool mlt_session_ignored(const mlt_session *s);
 void mlt_session_helo(mlt_session *s, const char *helo);
 
 /*

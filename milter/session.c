@@ -92,12 +92,6 @@ mlt_sessions_wait(int timeout_sec)
 	pthread_mutex_unlock(&sess_lock);
 }
 
-bool
-mlt_session_ignored(const mlt_session *s)
-{
-	return s->ignored;
-}
-
 void
 mlt_session_helo(mlt_session *s, const char *helo)
 {
@@ -131,8 +125,12 @@ mlt_msg_begin(mlt_session *s, const char *qid, const char *mail_from,
 	strlcpy(s->qid, qid != NULL && *qid ? qid : "NOQUEUE",
 	    sizeof(s->qid));
 	s->rt = mlt_runtime_get();
-	if (authenticated && dm_config_bool(mlt_runtime_config(s->rt),
-	    DM_OPT_IGNORE_AUTH_CLIENTS)) {
+	if (s->ignored || (authenticated &&
+	    dm_config_bool(mlt_runtime_config(s->rt),
+	    DM_OPT_IGNORE_AUTH_CLIENTS))) {
+		dm_log_qid(DM_LOG_INFO, s->qid, "ip=%s action=accept "
+		    "reasons=%s (not evaluated)", s->ip, s->ignored ?
+		    "IgnoreHosts" : "IgnoreAuthenticatedClients");
 		mlt_msg_end(s);
 		return DM_NOTFOUND;
 	}
