@@ -79,6 +79,8 @@ cb_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 	mlt_session *s;
 
 	(void)host;
+	if (mlt_draining())
+		return SMFIS_TEMPFAIL;	/* the MTA tries again later */
 	cb_addr(sa, ip, sizeof(ip));
 	s = mlt_session_new(ip[0] ? ip : NULL);
 	smfi_setpriv(ctx, s);
@@ -107,6 +109,8 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 	const char *auth = smfi_getsymval(ctx, "{auth_authen}");
 	dm_status st;
 
+	if (mlt_draining())
+		return SMFIS_TEMPFAIL;
 	st = mlt_msg_begin(SESSION(ctx), cb_qid(ctx), argv[0],
 	    auth != NULL && *auth != '\0');
 	return st == DM_NOTFOUND ? SMFIS_ACCEPT : cb_step(ctx, st);

@@ -181,15 +181,16 @@ main_start(const struct main_args *a, const dm_config *c, char *err,
 		return -1;
 	/*
 	 * From here on threads exist: SIGTERM and SIGINT are blocked in
-	 * all of them, so that only libmilter's signal thread takes them
-	 * (and stops the milter cleanly) instead of the default action.
+	 * all of them, so that only the threads that wait for them take
+	 * them (reload.c SIGTERM, libmilter SIGINT), never the default
+	 * action.
 	 */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (mlt_reload_thread_start() != 0) {
-		snprintf(err, errlen, "cannot start the reload thread");
+	if (mlt_signal_thread_start(MAIN_DRAIN_SECONDS) != 0) {
+		snprintf(err, errlen, "cannot start the signal thread");
 		return -1;
 	}
 	return 0;
@@ -251,8 +252,6 @@ main(int argc, char **argv)
 		dm_log_oom();
 	mlt_runtime_put(rt);
 	rc = mlt_milter_run(MAIN_MILTER_TIMEOUT);
-	dm_log(DM_LOG_NOTICE, "stopping: waiting for open connections");
-	mlt_sessions_wait(MAIN_DRAIN_SECONDS);
 	/* These may fail once we are not root; a stale socket is harmless. */
 	if (pidfile != NULL)
 		(void)unlink(pidfile);

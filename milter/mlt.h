@@ -30,12 +30,22 @@ dm_engine *mlt_runtime_engine(mlt_runtime *rt);
 const dm_config *mlt_runtime_config(mlt_runtime *rt);
 /* Re-read the config file; on any error the running one stays. */
 int mlt_runtime_reload(char *err, size_t errlen);
-/* The reload thread: waits for SIGHUP (blocked in every thread). */
-int mlt_reload_thread_start(void);
+/*
+ * The signal thread: SIGHUP reloads; SIGTERM drains for drain_sec, then
+ * stops libmilter. Both are blocked in every thread and waited for
+ * here only.
+ */
+int mlt_signal_thread_start(int drain_sec);
 void mlt_runtime_shutdown(void);
 
-/* Connections being served, for SIGTERM's drain. */
-void mlt_sessions_wait(int timeout_sec);
+/*
+ * SIGTERM's drain: once begun, new connections and messages get a
+ * temporary failure, and the messages in flight are waited for (up to
+ * timeout_sec) before libmilter is told to stop.
+ */
+bool mlt_drain_begin(void);
+bool mlt_draining(void);
+void mlt_messages_wait(int timeout_sec);
 
 /*
  * What the milter must do to the message at its end, filled by

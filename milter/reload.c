@@ -1,5 +1,6 @@
 /*
- * milter/reload.c - the engine in use, and its replacement on SIGHUP.
+ * milter/reload.c - the engine in use, its replacement on SIGHUP, and
+ * the drain on SIGTERM.
  *
  * A runtime is a config and the engine built from it, reference
  * counted. Messages take a reference at MAIL FROM and drop it at their
@@ -7,8 +8,9 @@
  * compiled, resolver ready) before it swaps the pointer, so a bad file
  * changes nothing and a message never sees half of each.
  *
- * SIGHUP is blocked in every thread and waited for here only; see
- * sigwait.c for why libmilter's own signal thread never sees it.
+ * SIGHUP and SIGTERM are blocked in every thread and waited for here
+ * only; see sigwait.c for why libmilter's own signal thread never sees
+ * them.
  */
 #include "config.h"
 
@@ -17,6 +19,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <libmilter/mfapi.h>
 
 #include "dm_log.h"
 #include "mlt.h"
@@ -140,39 +144,66 @@ mlt_runtime_shutdown(void)
 	rt_file = NULL;
 }
 
-static void *
-reload_thread(void *arg)
+static int sig_drain_sec;
+
+static void
+signal_reload(void)
 {
-	char err[512];
+	char err[512] = "";
+
+	if (mlt_runtime_reload(err, sizeof(err)) == 0)
+		dm_log(DM_LOG_NOTICE, "reload: %s read, new settings in use",
+		    rt_file);
+	else
+		dm_err("reload refused, the running settings stay: %s", err);
+}
+
+/*
+ * Messages in flight are finished before libmilter stops: once it is
+ * told to stop, it serves no connection again.
+ */
+static void
+signal_drain(void)
+{
+	if (!mlt_drain_begin())
+		return;
+	dm_log(DM_LOG_NOTICE, "stopping: finishing the messages in flight");
+	mlt_messages_wait(sig_drain_sec);
+	smfi_stop();
+}
+
+static void *
+signal_thread(void *arg)
+{
 	sigset_t set;
 	int sig;
 
 	(void)arg;
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
 	for (;;) {
 		if ((sig = sigwaitinfo(&set, NULL)) < 0) {
 			if (errno != EINTR)
-				dm_err("reload: sigwaitinfo: %s", strerror(errno));
+				dm_err("signals: sigwaitinfo: %s",
+				    strerror(errno));
 			continue;
 		}
-		err[0] = '\0';
-		if (mlt_runtime_reload(err, sizeof(err)) == 0)
-			dm_log(DM_LOG_NOTICE, "reload: %s read, new settings "
-			    "in use", rt_file);
+		if (sig == SIGHUP)
+			signal_reload();
 		else
-			dm_err("reload refused, the running settings stay: %s",
-			    err);
+			signal_drain();
 	}
 	return NULL;
 }
 
 int
-mlt_reload_thread_start(void)
+mlt_signal_thread_start(int drain_sec)
 {
 	pthread_t tid;
 
-	if (pthread_create(&tid, NULL, reload_thread, NULL) != 0)
+	sig_drain_sec = drain_sec;
+	if (pthread_create(&tid, NULL, signal_thread, NULL) != 0)
 		return -1;
 	pthread_detach(tid);
 	return 0;

@@ -39,9 +39,11 @@ struct mlt_session {
 
 static void msg_internal_error(mlt_session *s, mlt_outcome *out);
 
-static pthread_mutex_t sess_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t sess_cond = PTHREAD_COND_INITIALIZER;
-static unsigned long sess_count;
+/* Messages between MAIL FROM and their end, for SIGTERM's drain. */
+static pthread_mutex_t msg_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t msg_cond = PTHREAD_COND_INITIALIZER;
+static unsigned long msg_inflight;
+static bool msg_draining;
 
 mlt_session *
 mlt_session_new(const char *ip)
@@ -56,9 +58,6 @@ mlt_session_new(const char *ip)
 	s->ignored = ip != NULL &&
 	    dm_engine_ignored_host(mlt_runtime_engine(rt), ip);
 	mlt_runtime_put(rt);
-	pthread_mutex_lock(&sess_lock);
-	sess_count++;
-	pthread_mutex_unlock(&sess_lock);
 	return s;
 }
 
@@ -70,26 +69,56 @@ mlt_session_free(mlt_session *s)
 	mlt_msg_end(s);
 	free(s->forged);
 	free(s);
-	pthread_mutex_lock(&sess_lock);
-	if (--sess_count == 0)
-		pthread_cond_broadcast(&sess_cond);
-	pthread_mutex_unlock(&sess_lock);
+}
+
+/* Stop taking new messages; false if already draining. */
+bool
+mlt_drain_begin(void)
+{
+	bool was;
+
+	pthread_mutex_lock(&msg_lock);
+	was = msg_draining;
+	msg_draining = true;
+	pthread_mutex_unlock(&msg_lock);
+	return !was;
+}
+
+bool
+mlt_draining(void)
+{
+	bool d;
+
+	pthread_mutex_lock(&msg_lock);
+	d = msg_draining;
+	pthread_mutex_unlock(&msg_lock);
+	return d;
 }
 
 void
-mlt_sessions_wait(int timeout_sec)
+mlt_messages_wait(int timeout_sec)
 {
 	struct timespec until;
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += timeout_sec;
-	pthread_mutex_lock(&sess_lock);
-	while (sess_count > 0 &&
-	    pthread_cond_timedwait(&sess_cond, &sess_lock, &until) == 0)
+	pthread_mutex_lock(&msg_lock);
+	while (msg_inflight > 0 &&
+	    pthread_cond_timedwait(&msg_cond, &msg_lock, &until) == 0)
 		;
-	if (sess_count > 0)
-		dm_warn("stopping with %lu connections still open", sess_count);
-	pthread_mutex_unlock(&sess_lock);
+	if (msg_inflight > 0)
+		dm_warn("stopping with %lu messages unfinished", msg_inflight);
+	pthread_mutex_unlock(&msg_lock);
+}
+
+static void
+msg_inflight_add(int d)
+{
+	pthread_mutex_lock(&msg_lock);
+	msg_inflight += (unsigned long)d;
+	if (msg_inflight == 0)
+		pthread_cond_broadcast(&msg_cond);
+	pthread_mutex_unlock(&msg_lock);
 }
 
 void
@@ -125,6 +154,7 @@ mlt_msg_begin(mlt_session *s, const char *qid, const char *mail_from,
 	strlcpy(s->qid, qid != NULL && *qid ? qid : "NOQUEUE",
 	    sizeof(s->qid));
 	s->rt = mlt_runtime_get();
+	msg_inflight_add(1);
 	if (s->ignored || (authenticated &&
 	    dm_config_bool(mlt_runtime_config(s->rt),
 	    DM_OPT_IGNORE_AUTH_CLIENTS))) {
@@ -346,6 +376,8 @@ msg_internal_error(mlt_session *s, mlt_outcome *out)
 void
 mlt_msg_end(mlt_session *s)
 {
+	if (s->rt != NULL)
+		msg_inflight_add(-1);
 	dm_msg_free(s->msg);
 	s->msg = NULL;
 	mlt_runtime_put(s->rt);
