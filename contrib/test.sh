@@ -15,7 +15,8 @@ DEPS="build-essential autoconf automake libtool pkg-config
 libmilter-dev libopendkim-dev libspf2-dev libbsd-dev libhiredis-dev
 libunbound-dev libpsl-dev publicsuffix libidn2-dev zlib1g-dev
 libjansson-dev libssl-dev openssl python3 python3-dkim
-postfix swaks miltertest groff-base mandoc"
+postfix swaks miltertest groff-base mandoc
+redis-server redis-tools"
 
 install_deps() {
 	missing=""

@@ -127,6 +127,36 @@ static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	{ DM_OPT_ON_INTERNAL_ERROR, "OnInternalError", CFG_ENUM, "accept", 0,
 	  0, cfg_interr, "what an internal failure does to the message "
 	  "(always with dmarc=temperror in the header and a log line)" },
+	{ DM_OPT_REDIS_URL, "RedisURL", CFG_STR, NULL, 0, 0, NULL,
+	  "where the aggregate-report counters go: redis://[:password@]host"
+	  "[:port][/db] or unix:///path[?db=N]; unset: the local journal in "
+	  "StateDir is the store (one machine). Read at start-up only" },
+	{ DM_OPT_REDIS_KEY_PREFIX, "RedisKeyPrefix", CFG_STR, "dmarc:", 0, 0,
+	  NULL, "prefix of every Redis key (several sites on one Redis). "
+	  "Read at start-up only" },
+	{ DM_OPT_REDIS_TIMEOUT, "RedisTimeout", CFG_INT, "500", 10, 60000,
+	  NULL, "milliseconds Redis may take to connect or answer before the "
+	  "counts go to the journal (mail never waits for Redis)" },
+	{ DM_OPT_REDIS_TTL, "RedisTTL", CFG_INT, "604800", 86400, 31536000,
+	  NULL, "seconds counters are kept in Redis after their period ends, "
+	  "a safety net for data no report ever took (reported data is "
+	  "removed by dmarc-report)" },
+	{ DM_OPT_STATE_DIR, "StateDir", CFG_STR, "/var/lib/dmarc-milter", 0,
+	  0, NULL, "the local journal of counts (StateDir/journal): the "
+	  "store without Redis, the spool while Redis is away. Read at "
+	  "start-up only" },
+	{ DM_OPT_REPORT_PERIOD, "ReportPeriod", CFG_INT, "86400", 3600, 86400,
+	  NULL, "seconds in one report period, a divisor of 86400 (UTC days "
+	  "by default)" },
+	{ DM_OPT_HONOR_RI, "HonorRi", CFG_BOOL, "yes", 0, 0, NULL,
+	  "a record's ri= shorter than ReportPeriod gives shorter periods, "
+	  "on whole hours dividing the day (RFC 7489 7.2)" },
+	{ DM_OPT_REPORT_ENVELOPE_TO, "ReportEnvelopeTo", CFG_BOOL, "no", 0, 0,
+	  NULL, "count the first envelope recipient's domain in report rows "
+	  "(envelope_to; more distinct rows)" },
+	{ DM_OPT_COUNTER_QUEUE, "CounterQueueSize", CFG_INT, "65536", 16,
+	  16777216, NULL, "counts held in memory for the Redis writer; when "
+	  "full they go to the journal at once" },
 };
 
 struct cfg_value {
@@ -221,6 +251,13 @@ cfg_assign(dm_config *c, const struct cfg_def *d, const char *value,
 	case CFG_INT:
 	case CFG_OCTAL:
 		st = cfg_parse_int(d, value, &n, err, errlen);
+		/* Periods must tile the UTC day, or days would straddle. */
+		if (st == DM_OK && d->id == DM_OPT_REPORT_PERIOD &&
+		    86400 % n != 0) {
+			snprintf(err, errlen, "%s: %ld does not divide 86400",
+			    d->name, n);
+			st = DM_PERMFAIL;
+		}
 		break;
 	case CFG_ENUM:
 		st = cfg_parse_enum(d, value, &n, err, errlen);

@@ -117,10 +117,9 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 }
 
 static sfsistat
-cb_continue_rcpt(SMFICTX *ctx, char **argv)
+cb_envrcpt(SMFICTX *ctx, char **argv)
 {
-	(void)ctx;
-	(void)argv;
+	mlt_msg_rcpt(SESSION(ctx), argv[0]);
 	return SMFIS_CONTINUE;
 }
 
@@ -229,7 +228,7 @@ static struct smfiDesc cb_desc = {
 	.xxfi_connect = cb_connect,
 	.xxfi_helo = cb_helo,
 	.xxfi_envfrom = cb_envfrom,
-	.xxfi_envrcpt = cb_continue_rcpt,
+	.xxfi_envrcpt = cb_envrcpt,
 	.xxfi_data = cb_continue,
 	.xxfi_header = cb_header,
 	.xxfi_eoh = cb_eoh,

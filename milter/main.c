@@ -29,6 +29,7 @@
 #include <bsd/string.h>
 
 #include "dm_log.h"
+#include "dm_store.h"
 #include "dm_version.h"
 #include "mlt.h"
 
@@ -118,7 +119,28 @@ main_lookup_user(const char *spec, uid_t *uid, gid_t *gid, char *err,
 	return 0;
 }
 
-/* Give the socket to UserID, then become UserID for good. */
+/*
+ * StateDir (the counters' journal) made if missing, and given to UserID
+ * while we are still root: it must be writable after the drop.
+ */
+static int
+main_statedir(const dm_config *c, uid_t uid, gid_t gid, char *err,
+    size_t errlen)
+{
+	const char *dir = dm_config_str(c, DM_OPT_STATE_DIR);
+
+	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "StateDir %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (uid != (uid_t)-1 && chown(dir, uid, gid) != 0) {
+		snprintf(err, errlen, "chown %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Give the socket and StateDir to UserID, then become UserID for good. */
 static int
 main_drop(const dm_config *c, char *err, size_t errlen)
 {
@@ -128,13 +150,15 @@ main_drop(const dm_config *c, char *err, size_t errlen)
 	gid_t gid;
 
 	if (spec == NULL || *spec == '\0')
-		return 0;
+		return main_statedir(c, (uid_t)-1, (gid_t)-1, err, errlen);
 	if (main_lookup_user(spec, &uid, &gid, err, errlen) != 0)
 		return -1;
 	if (path != NULL && chown(path, uid, gid) != 0) {
 		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
 		return -1;
 	}
+	if (main_statedir(c, uid, gid, err, errlen) != 0)
+		return -1;
 	if (setgroups(1, &gid) != 0 || setgid(gid) != 0 || setuid(uid) != 0) {
 		snprintf(err, errlen, "UserID %s: %s", spec, strerror(errno));
 		return -1;
@@ -162,10 +186,28 @@ main_pidfile(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The counters' store: after the privileges are dropped (its journal
+ * files belong to UserID) and after daemon() (it starts a thread).
+ */
+static dm_store *
+main_store(const dm_config *c, char *err, size_t errlen)
+{
+	dm_store_opts o = { 0 };
+
+	o.redis_url = dm_config_str(c, DM_OPT_REDIS_URL);
+	o.prefix = dm_config_str(c, DM_OPT_REDIS_KEY_PREFIX);
+	o.timeout_ms = (int)dm_config_int(c, DM_OPT_REDIS_TIMEOUT);
+	o.ttl_sec = dm_config_int(c, DM_OPT_REDIS_TTL);
+	o.state_dir = dm_config_str(c, DM_OPT_STATE_DIR);
+	o.queue_max = (size_t)dm_config_int(c, DM_OPT_COUNTER_QUEUE);
+	return dm_store_new(&o, err, errlen);
+}
+
 /* Everything between reading the config and serving; -1 with err. */
 static int
-main_start(const struct main_args *a, const dm_config *c, char *err,
-    size_t errlen)
+main_start(const struct main_args *a, const dm_config *c, dm_store **st,
+    char *err, size_t errlen)
 {
 	sigset_t set;
 
@@ -189,6 +231,9 @@ main_start(const struct main_args *a, const dm_config *c, char *err,
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if ((*st = main_store(c, err, errlen)) == NULL)
+		return -1;
+	mlt_counters_set(*st);
 	if (mlt_signal_thread_start(MAIN_DRAIN_SECONDS) != 0) {
 		snprintf(err, errlen, "cannot start the signal thread");
 		return -1;
@@ -205,6 +250,7 @@ main(int argc, char **argv)
 	mlt_runtime *rt;
 	const dm_config *c;
 	char *pidfile = NULL, *sockpath = NULL;
+	dm_store *store = NULL;
 	int rc;
 
 	sigemptyset(&hup);
@@ -237,7 +283,7 @@ main(int argc, char **argv)
 	dm_log_open("dmarc-milter", dm_config_str(c, DM_OPT_SYSLOG_FACILITY),
 	    DM_LOG_TO_SYSLOG | (a.foreground && getenv("JOURNAL_STREAM") ==
 	    NULL ? DM_LOG_TO_STDERR : 0));
-	if (main_start(&a, c, err, sizeof(err)) != 0) {
+	if (main_start(&a, c, &store, err, sizeof(err)) != 0) {
 		dm_err("%s", err);
 		return 1;
 	}
@@ -257,6 +303,9 @@ main(int argc, char **argv)
 		(void)unlink(pidfile);
 	if (sockpath != NULL)
 		(void)unlink(sockpath);
+	/* The milter is stopped: what is queued goes to Redis or the journal. */
+	mlt_counters_set(NULL);
+	dm_store_free(store);
 	mlt_runtime_shutdown();
 	dm_log(DM_LOG_NOTICE, "stopped");
 	free(pidfile);

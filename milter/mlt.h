@@ -14,6 +14,7 @@
 #include "dm_config.h"
 #include "dm_engine.h"
 #include "dm_status.h"
+#include "dm_store.h"
 
 /*
  * A config and the engine built from it. Each message holds a reference
@@ -75,6 +76,7 @@ void mlt_session_helo(mlt_session *s, const char *helo);
  */
 dm_status mlt_msg_begin(mlt_session *s, const char *qid,
     const char *mail_from, bool authenticated);
+void mlt_msg_rcpt(mlt_session *s, const char *rcpt);
 dm_status mlt_msg_header(mlt_session *s, const char *name,
     const char *value);
 dm_status mlt_msg_eoh(mlt_session *s);
@@ -82,6 +84,12 @@ dm_status mlt_msg_body(mlt_session *s, const unsigned char *p, size_t len);
 void mlt_msg_eom(mlt_session *s, const char *qid, mlt_outcome *out);
 void mlt_msg_fail(mlt_session *s, const char *what);
 void mlt_msg_end(mlt_session *s);
+
+/*
+ * The counters' store, made once at start-up (it outlives reloads: a
+ * new RedisURL or StateDir needs a restart); NULL counts nothing.
+ */
+void mlt_counters_set(dm_store *st);
 
 /* libmilter registration and main loop (callbacks.c). */
 int mlt_milter_run(int timeout_sec);

@@ -20,6 +20,8 @@
 
 #include "dm_authres.h"
 #include "dm_log.h"
+#include "dm_row.h"
+#include "dm_store.h"
 #include "mlt.h"
 
 struct mlt_session {
@@ -30,6 +32,7 @@ struct mlt_session {
 	mlt_runtime *rt;
 	dm_msg *msg;
 	char qid[64];
+	char rcpt_domain[DM_DOMAIN_MAX];	/* of the first RCPT */
 	char failed[64];	/* an internal failure, reported at EOM */
 	char *authres;		/* the field we add */
 	int nauthres;		/* Authentication-Results fields seen */
@@ -38,6 +41,14 @@ struct mlt_session {
 };
 
 static void msg_internal_error(mlt_session *s, mlt_outcome *out);
+
+static dm_store *counters;
+
+void
+mlt_counters_set(dm_store *st)
+{
+	counters = st;
+}
 
 /* Messages between MAIL FROM and their end, for SIGTERM's drain. */
 static pthread_mutex_t msg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -173,6 +184,51 @@ mlt_msg_begin(mlt_session *s, const char *qid, const char *mail_from,
 	    (st = dm_msg_mail_from(s->msg, addr)) != DM_OK)
 		mlt_msg_fail(s, dm_status_str(st));
 	return DM_OK;
+}
+
+/* The first recipient's domain, for envelope_to (ReportEnvelopeTo). */
+void
+mlt_msg_rcpt(mlt_session *s, const char *rcpt)
+{
+	char addr[1024];
+	const char *at;
+
+	if (s->rt == NULL || s->rcpt_domain[0] != '\0' || rcpt == NULL)
+		return;
+	strip_brackets(rcpt, addr, sizeof(addr));
+	if ((at = strrchr(addr, '@')) != NULL &&
+	    dm_domain_normalize(at + 1, strlen(at + 1), s->rcpt_domain,
+	    sizeof(s->rcpt_domain)) != DM_OK)
+		s->rcpt_domain[0] = '\0';
+}
+
+/*
+ * One count per policy domain that asked for reports. The store takes
+ * the rows and never waits on Redis.
+ */
+static void
+msg_count(mlt_session *s, const dm_verdict *v, const dm_config *c)
+{
+	static const char *const methods[] = { "treewalk", "psl" };
+	dm_row_ctx rc = { 0 };
+	dm_update *u;
+	size_t n;
+
+	if (counters == NULL)
+		return;
+	rc.ip = s->ip;
+	rc.envelope_to = dm_config_bool(c, DM_OPT_REPORT_ENVELOPE_TO) ?
+	    s->rcpt_domain : NULL;
+	rc.now = (int64_t)time(NULL);
+	rc.period = dm_config_int(c, DM_OPT_REPORT_PERIOD);
+	rc.honor_ri = dm_config_bool(c, DM_OPT_HONOR_RI);
+	rc.method = methods[dm_config_int(c, DM_OPT_ORG_DOMAIN_METHOD) == 1];
+	if (dm_row_build(v, &rc, &u, &n) != DM_OK)
+		dm_log_oom();
+	if (n > 0 && dm_store_put(counters, u, n) != DM_OK)
+		dm_err("%s: count lost: neither queue nor journal took it",
+		    s->qid);
+	free(u);
 }
 
 /* Note an Authentication-Results field that carries our authserv-id. */
@@ -339,6 +395,7 @@ mlt_msg_eom(mlt_session *s, const char *qid, mlt_outcome *out)
 	    "DMARC policy of %s", v->nauthors ?
 	    v->authors[v->decisive].disc.policy_domain : "the author");
 	msg_log(s, v, &out->action);
+	msg_count(s, v, c);
 }
 
 void
@@ -387,5 +444,6 @@ mlt_msg_end(mlt_session *s)
 	s->nauthres = 0;
 	s->nforged = 0;
 	s->qid[0] = '\0';
+	s->rcpt_domain[0] = '\0';
 	s->failed[0] = '\0';
 }

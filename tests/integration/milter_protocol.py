@@ -427,7 +427,9 @@ class Milter:
     def conf_text(self, opts):
         base = {"Socket": "unix:" + self.sock, "PidFile": self.pidfile,
                 "AuthservID": MX, "DNSConfig": self.dnsconf,
-                "IgnoreHosts": IGNORED_IP}
+                "IgnoreHosts": IGNORED_IP,
+                "StateDir": os.path.join(os.path.dirname(self.pidfile),
+                                         "state")}
         base.update(opts)
         return "".join("%s %s\n" % (k, v) for k, v in base.items()
                        if v is not None)

@@ -240,6 +240,7 @@ class Run:
                       "AuthservID %s\n" % MX +
                       # Sendmail's client is 127.0.0.1, ignored by default.
                       "IgnoreHosts 10.255.255.255\n" +
+                      "StateDir %s\n" % w.file("state") +
                       "LogLevel info\n")
         self.milter_log = w.file("milter.log")
         with open(self.milter_log, "wb") as log:

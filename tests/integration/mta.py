@@ -535,6 +535,7 @@ class Milter:
         self.options = {
             "Socket": self.spec,
             "PidFile": self.pidfile,
+            "StateDir": os.path.join(self.dir, "state"),
             "AuthservID": MX_NAME,
             "LogLevel": "info",
         }
