@@ -848,3 +848,207 @@ def ensure_tools(packages=("postfix", "swaks")):
             r.stdout.decode(errors="replace").strip()[-300:])
     return None
 
+
+
+# ----------------------------------------------------------------- Redis
+
+class RedisError(Exception):
+    """An error reply (-ERR ...) from Redis, or a broken connection."""
+
+
+class RedisClient:
+    """A minimal RESP2 client over a unix socket (stdlib only): call()
+    sends one command and returns its reply as str (bulk and status),
+    int, list or None; an error reply raises RedisError."""
+
+    def __init__(self, path, timeout=10):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.buf = b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise RedisError("connection closed by Redis")
+        self.buf += data
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def _reply(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode("utf-8", "replace")
+        if kind == b"-":
+            return RedisError(rest.decode("utf-8", "replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else \
+                self._exact(n).decode("utf-8", "surrogateescape")
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._reply() for _ in range(n)]
+        raise RedisError("unexpected reply %r" % line[:80])
+
+    def call(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            if not isinstance(a, bytes):
+                a = str(a).encode("utf-8", "surrogateescape")
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
+        r = self._reply()
+        if isinstance(r, RedisError):
+            raise r
+        return r
+
+
+class RedisServer:
+    """A private redis-server in the foreground on a unix socket in the
+    work directory (--port 0: no TCP at all), in its own process group,
+    stopped by its PID at exit. persist=True: an append-only file with
+    appendfsync always, so what Redis acknowledged survives kill -9 and
+    a restart on the same directory and socket. debug=True allows the
+    DEBUG command (DEBUG SLEEP) from local connections."""
+
+    def __init__(self, workdir, name="redis", persist=False, debug=False):
+        self.dir = os.path.join(_path(workdir), name)
+        os.makedirs(self.dir, exist_ok=True)
+        self.sock = os.path.join(self.dir, "redis.sock")
+        self.url = "unix://" + self.sock
+        self.logfile = os.path.join(self.dir, "redis.log")
+        self.persist = persist
+        self.debug = debug
+        self.proc = None
+        self.binary = which("redis-server")
+
+    def __repr__(self):
+        return "RedisServer(%s)" % self.sock
+
+    def command(self):
+        argv = [self.binary, "--port", "0", "--unixsocket", self.sock,
+                "--unixsocketperm", "700", "--dir", self.dir,
+                "--save", "", "--daemonize", "no",
+                "--logfile", self.logfile]
+        if self.persist:
+            argv += ["--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            argv += ["--appendonly", "no"]
+        if self.debug and self.version() >= (7,):
+            # Redis 7 refuses DEBUG unless allowed; 6 has no such option.
+            argv += ["--enable-debug-command", "local"]
+        return argv
+
+    def version(self):
+        """redis-server's version as a tuple of ints ((0,) if unknown)."""
+        try:
+            out = subprocess.run([self.binary, "--version"],
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL,
+                                 timeout=30).stdout.decode(errors="replace")
+        except (OSError, subprocess.TimeoutExpired):
+            return (0,)
+        m = re.search(r"\bv=(\d+(?:\.\d+)*)", out)
+        return tuple(int(x) for x in m.group(1).split(".")) if m else (0,)
+
+    def start(self):
+        if self.binary is None:
+            raise HarnessError("redis-server is not installed")
+        if self.running():
+            raise HarnessError("%r is running already" % self)
+        self.proc = subprocess.Popen(
+            self.command(), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, close_fds=True)
+        _running.append(self)
+        deadline = time.monotonic() + start_timeout()
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                rc = self.proc.returncode
+                self.proc = None
+                if self in _running:
+                    _running.remove(self)
+                raise HarnessError("redis-server exited with %s at "
+                                   "start-up:\n%s" % (rc,
+                                                      _tail(self.logfile)))
+            try:
+                if self.call("PING") == "PONG":
+                    return self
+            except (OSError, RedisError) as e:
+                last = e
+            time.sleep(0.02)
+        raise HarnessError("redis-server on %s did not answer PING within "
+                           "%.0f s (%r):\n%s" % (self.sock, start_timeout(),
+                                                  last, _tail(self.logfile)))
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def client(self, timeout=10):
+        return RedisClient(self.sock, timeout)
+
+    def call(self, *args):
+        """One command on a connection of its own."""
+        with self.client() as c:
+            return c.call(*args)
+
+    def kill(self):
+        """kill -9 by PID, as a crash would (nothing is flushed)."""
+        if self.proc is None:
+            return None
+        proc, self.proc = self.proc, None
+        if self in _running:
+            _running.remove(self)
+        _killpg(proc.pid, signal.SIGKILL)
+        return _wait_pid(proc, 10)
+
+    def stop(self, timeout=10):
+        """SIGTERM by PID, SIGKILL after timeout; the exit status."""
+        if self.proc is None:
+            return None
+        proc, self.proc = self.proc, None
+        if self in _running:
+            _running.remove(self)
+        rc = proc.poll()
+        if rc is None:
+            try:
+                proc.send_signal(signal.SIGTERM)
+            except OSError:
+                pass
+            rc = _wait_pid(proc, timeout)
+        if rc is None:
+            _killpg(proc.pid, signal.SIGKILL)
+            rc = _wait_pid(proc, 5)
+        return rc
+
+    def log_tail(self, lines=20):
+        return _tail(self.logfile, lines)
