@@ -36,10 +36,11 @@ typedef struct dm_row_ctx {
 } dm_row_ctx;
 
 /*
- * One update (writer and seq left empty) per author domain whose policy
- * record has a rua: the row of that author's evaluation, under its
- * policy domain, policy text and period. *n may be 0. Free each with
- * dm_update_clear and the array with free().
+ * One update (writer and seq left empty) per policy domain whose record
+ * has a rua: the row of the first author evaluated under it (two
+ * authors under one policy domain count once), with its policy text and
+ * period. *n may be 0. Free each with dm_update_clear and the array
+ * with free().
  */
 dm_status dm_row_build(const dm_verdict *v, const dm_row_ctx *c,
     dm_update **out, size_t *n);

@@ -214,6 +214,17 @@ dm_row_period(int64_t now, int64_t period, uint32_t ri, bool honor_ri,
 	*end = *begin + period;
 }
 
+static bool
+row_seen(const dm_update *u, size_t n, const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(u[i].domain, domain) == 0)
+			return true;
+	return false;
+}
+
 dm_status
 dm_row_build(const dm_verdict *v, const dm_row_ctx *c, dm_update **out,
     size_t *n)
@@ -234,6 +245,8 @@ dm_row_build(const dm_verdict *v, const dm_row_ctx *c, dm_update **out,
 		r = a->disc.record;
 		if (a->discovery != DM_OK || r == NULL || r->rua.n == 0)
 			continue;	/* nobody asked for reports */
+		if (row_seen(u, *n, a->disc.policy_domain))
+			continue;	/* one count per policy domain */
 		dm_row_period(c->now, c->period, r->ri, c->honor_ri,
 		    &u[*n].begin, &u[*n].end);
 		if ((u[*n].domain = strdup(a->disc.policy_domain)) == NULL)

@@ -311,6 +311,9 @@ store_overflow(dm_store *s, dm_update *u)
 	dm_status st;
 
 	pthread_mutex_lock(&s->ovf_lock);
+	if (s->ovf_pending == 0)
+		dm_warn("counters: queue full (%zu), counts go to the journal "
+		    "directly", s->cap);
 	strlcpy(u->writer, s->ovf_writer, sizeof(u->writer));
 	u->seq = ++s->ovf_seq;
 	st = dm_journal_append(s->ovf, u);

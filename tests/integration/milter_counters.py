@@ -678,7 +678,10 @@ def case_slow(ctx):
     """4. Redis stalled by DEBUG SLEEP 2 while mail flows."""
     tap = ctx.tap
     redis = mta.RedisServer(ctx.wd, "redis4", debug=True).start()
-    m = ctx.milter("slow", ctx.dir("state4"), redis, RedisTimeout="500")
+    # A queue of 16: while the writer waits on Redis the queue fills and
+    # counts take the overflow journal (its own writer id) too.
+    m = ctx.milter("slow", ctx.dir("state4"), redis, RedisTimeout="500",
+                   CounterQueueSize="16")
     m.start()
     order = ["spoof"] * 5 + ["pass"] * 5
     lp = ctx.loop(m, "E", order, 8000)
@@ -736,6 +739,9 @@ def case_slow(ctx):
     got, secs = wait_total(redis, 8000)
     tap.ok(got == 8000, "slow: the counts add up to exactly 8,000 (got %r "
            "after %.1f s)" % (got, secs), counter_log(m))
+    tap.ok(any("queue full" in l for l in m.log_lines()),
+           "slow: the 16-entry queue overflowed into the journal",
+           counter_log(m))
     stop_ok(ctx, m, "slow")
     redis.stop()
 

@@ -79,7 +79,7 @@ test_build(void)
 	    "bad" };
 	const dm_dkim_sig *sigs[] = { &s1, &s2 };
 	bool al[2] = { true, false }, al2[2] = { false, false };
-	dm_author au[2];
+	dm_author au[3];
 	dm_verdict v;
 	dm_row_ctx c = { "192.0.2.1", "rcpt.example", 86400 + 60, 86400, true,
 	    "treewalk" };
@@ -103,8 +103,14 @@ test_build(void)
 	strlcpy(au[1].domain, "norua.example", sizeof(au[1].domain));
 	au[1].disc.record = record("v=DMARC1; p=none");
 	au[1].dkim_aligned = al2;
+	/* a second author under the same policy domain: not counted again */
+	strlcpy(au[2].domain, "sub.a.example", sizeof(au[2].domain));
+	strlcpy(au[2].disc.policy_domain, "a.example",
+	    sizeof(au[2].disc.policy_domain));
+	au[2].disc.record = au[0].disc.record;
+	au[2].dkim_aligned = al2;
 	v.authors = au;
-	v.nauthors = 2;
+	v.nauthors = 3;
 	v.sigs = sigs;
 	v.nsigs = 2;
 	v.spf.result = DM_SPF_PASS;
@@ -112,7 +118,7 @@ test_build(void)
 	strlcpy(v.spf.domain, "bounce.a.example", sizeof(v.spf.domain));
 
 	tap_is_int(dm_row_build(&v, &c, &u, &n), DM_OK, "build");
-	tap_is_int((long)n, 1, "only the author with a rua is counted");
+	tap_is_int((long)n, 1, "once per policy domain with a rua");
 	if (n != 1)
 		goto done;
 	tap_is_str(u[0].domain, "a.example", "policy domain");
