@@ -68,7 +68,7 @@ dm_msg *dm_msg_new(dm_engine *e, const char *qid);
 void dm_msg_free(dm_msg *m);
 /* Client address as text; helo may be NULL. */
 dm_status dm_msg_client(dm_msg *m, const char *ip, const char *helo);
-/* Envelope sender without <>; NULL or "" is the null sender. */
+/* Envelope sender, with or without <>; NULL, "" and "<>" are null. */
 dm_status dm_msg_mail_from(dm_msg *m, const char *addr);
 /*
  * One header field: name, and the raw value after the colon (leading

@@ -184,7 +184,17 @@ dm_msg_client(dm_msg *m, const char *ip, const char *helo)
 dm_status
 dm_msg_mail_from(dm_msg *m, const char *addr)
 {
-	return msg_strdup(&m->mail_from, addr);
+	size_t n = addr != NULL ? strlen(addr) : 0;
+
+	/* The MTA's "<addr>" and "<>" as they come, so no caller strips. */
+	if (n >= 2 && addr[0] == '<' && addr[n - 1] == '>') {
+		addr++;
+		n -= 2;
+	}
+	free(m->mail_from);
+	if ((m->mail_from = strndup(addr != NULL ? addr : "", n)) == NULL)
+		return DM_NOMEM;
+	return DM_OK;
 }
 
 /*

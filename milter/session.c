@@ -138,27 +138,10 @@ mlt_session_helo(mlt_session *s, const char *helo)
 	strlcpy(s->helo, helo != NULL ? helo : "", sizeof(s->helo));
 }
 
-/* Envelope address without its angle brackets. */
-static void
-strip_brackets(const char *in, char *out, size_t len)
-{
-	size_t n = strlen(in);
-
-	if (n >= 2 && in[0] == '<' && in[n - 1] == '>') {
-		in++;
-		n -= 2;
-	}
-	if (n >= len)
-		n = len - 1;
-	memcpy(out, in, n);
-	out[n] = '\0';
-}
-
 dm_status
 mlt_msg_begin(mlt_session *s, const char *qid, const char *mail_from,
     bool authenticated)
 {
-	char addr[1024];
 	dm_status st;
 
 	mlt_msg_end(s);
@@ -179,9 +162,8 @@ mlt_msg_begin(mlt_session *s, const char *qid, const char *mail_from,
 		mlt_msg_fail(s, "cannot start a message");
 		return DM_OK;
 	}
-	strip_brackets(mail_from != NULL ? mail_from : "", addr, sizeof(addr));
 	if ((st = dm_msg_client(s->msg, s->ip, s->helo)) != DM_OK ||
-	    (st = dm_msg_mail_from(s->msg, addr)) != DM_OK)
+	    (st = dm_msg_mail_from(s->msg, mail_from)) != DM_OK)
 		mlt_msg_fail(s, dm_status_str(st));
 	return DM_OK;
 }
@@ -190,14 +172,13 @@ mlt_msg_begin(mlt_session *s, const char *qid, const char *mail_from,
 void
 mlt_msg_rcpt(mlt_session *s, const char *rcpt)
 {
-	char addr[1024];
 	const char *at;
 
-	if (s->rt == NULL || s->rcpt_domain[0] != '\0' || rcpt == NULL)
+	if (s->rt == NULL || s->rcpt_domain[0] != '\0' || rcpt == NULL ||
+	    (at = strrchr(rcpt, '@')) == NULL)
 		return;
-	strip_brackets(rcpt, addr, sizeof(addr));
-	if ((at = strrchr(addr, '@')) != NULL &&
-	    dm_domain_normalize(at + 1, strlen(at + 1), s->rcpt_domain,
+	at++;
+	if (dm_domain_normalize(at, strcspn(at, ">"), s->rcpt_domain,
 	    sizeof(s->rcpt_domain)) != DM_OK)
 		s->rcpt_domain[0] = '\0';
 }

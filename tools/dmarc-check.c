@@ -114,20 +114,6 @@ parse_args(int argc, char **argv, struct check_args *a)
 	return 0;
 }
 
-/* "<>" and "" are the null sender; <addr> loses its brackets. */
-static char *
-envelope_address(const char *s)
-{
-	size_t len;
-
-	if (s == NULL)
-		return strdup("");
-	len = strlen(s);
-	if (len >= 2 && s[0] == '<' && s[len - 1] == '>')
-		return strndup(s + 1, len - 2);
-	return strdup(s);
-}
-
 static json_t *
 json_str_or_null(const char *s)
 {
@@ -260,17 +246,17 @@ fixed_random(void *arg)
 static int
 evaluate(dm_engine *e, struct check_args *a, int fd)
 {
-	char err[256], *from = envelope_address(a->mail_from);
+	char err[256];
 	const dm_verdict *v;
 	dm_msg *m = NULL;
 	int rc = 2;
 
-	if (from == NULL || (m = dm_msg_new(e, NULL)) == NULL)
+	if ((m = dm_msg_new(e, NULL)) == NULL)
 		dm_log_oom();
 	if (a->fixed_random)
 		dm_engine_set_random(e, fixed_random, &a->random);
 	if (dm_msg_client(m, a->ip, a->helo) != DM_OK ||
-	    dm_msg_mail_from(m, from) != DM_OK)
+	    dm_msg_mail_from(m, a->mail_from) != DM_OK)
 		dm_log_oom();
 	if (dm_msg_feed_stream(m, fd, err, sizeof(err)) != DM_OK) {
 		rc = fail(a->file, err);
@@ -281,7 +267,6 @@ evaluate(dm_engine *e, struct check_args *a, int fd)
 	rc = print_verdict(v, a, dm_engine_config(e));
 done:
 	dm_msg_free(m);
-	free(from);
 	return rc;
 }
 
