@@ -66,4 +66,14 @@ dm_status dm_redis_ping(dm_redis *r);
 /* The URL for log lines, the password shown as "***". */
 const char *dm_redis_where(const dm_redis *r);
 
+/*
+ * Any other command, on the same connection (the report generator's
+ * reads and claims): DM_OK with *out the reply (never an error reply:
+ * that is DM_TEMPFAIL, logged), to be freed with freeReplyObject().
+ */
+struct redisReply;
+dm_status dm_redis_command(dm_redis *r, int argc, const char **argv,
+    struct redisReply **out);
+const char *dm_redis_prefix(const dm_redis *r);
+
 #endif

@@ -776,20 +776,36 @@ dm_redis_apply(dm_redis *r, const dm_update *u, size_t n, size_t *done)
 }
 
 dm_status
-dm_redis_ping(dm_redis *r)
+dm_redis_command(dm_redis *r, int argc, const char **argv,
+    struct redisReply **out)
 {
-	const char *argv[1] = { "PING" };
 	struct redis_sigpipe sp;
-	redisReply *rep = NULL;
 	dm_status st = DM_OK;
 
+	*out = NULL;
 	redis_sigpipe_block(&sp);
 	if (r->c == NULL)
 		st = redis_connect(r);
 	if (st == DM_OK)
-		st = redis_setup(r, 1, argv, &rep);
+		st = redis_setup(r, argc, argv, out);
 	redis_sigpipe_restore(&sp);
-	if (st != DM_OK)
+	return st;
+}
+
+const char *
+dm_redis_prefix(const dm_redis *r)
+{
+	return r->prefix;
+}
+
+dm_status
+dm_redis_ping(dm_redis *r)
+{
+	const char *argv[1] = { "PING" };
+	redisReply *rep = NULL;
+	dm_status st;
+
+	if ((st = dm_redis_command(r, 1, argv, &rep)) != DM_OK)
 		return st;
 	if (rep->type != REDIS_REPLY_STATUS || strcmp(rep->str, "PONG") != 0)
 		st = redis_fail(r, DM_TEMPFAIL, "PING: odd reply");
