@@ -236,7 +236,8 @@ dm_row_build(const dm_verdict *v, const dm_row_ctx *c, dm_update **out,
 
 	*out = NULL;
 	*n = 0;
-	if (v->nauthors == 0)
+	/* A report row needs its source_ip: mail with none is not counted. */
+	if (v->nauthors == 0 || c->ip == NULL || *c->ip == '\0')
 		return DM_OK;
 	if ((u = calloc(v->nauthors, sizeof(*u))) == NULL)
 		return DM_NOMEM;

@@ -117,6 +117,10 @@ test_build(void)
 	v.spf.scope = DM_SPF_SCOPE_MFROM;
 	strlcpy(v.spf.domain, "bounce.a.example", sizeof(v.spf.domain));
 
+	c.ip = "";
+	tap_is_int(dm_row_build(&v, &c, &u, &n), DM_OK, "build without an ip");
+	tap_ok(n == 0 && u == NULL, "no source address: nothing counted");
+	c.ip = "192.0.2.1";
 	tap_is_int(dm_row_build(&v, &c, &u, &n), DM_OK, "build");
 	tap_is_int((long)n, 1, "once per policy domain with a rua");
 	if (n != 1)
