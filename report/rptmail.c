@@ -1,0 +1,642 @@
+/*
+ * report/rptmail.c - gzip of a report and the RFC 5322/MIME message that
+ * carries it (see rptmail.h for what is accepted and why). Every header
+ * value is built from checked pieces only, so no input can add a header
+ * line or a MIME part.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <zlib.h>
+
+#include "rptmail.h"
+
+#define LINE_MAX_SOFT 78	/* RFC 5322 2.1.1, without the CRLF */
+#define TEXT_WIDTH 72		/* the human-readable text */
+#define B64_LINE 76		/* RFC 2045 6.8 */
+#define VALUE_MAX 900		/* from, one URI */
+#define ID_MAX 128
+
+/* --- a growing buffer; a failed allocation sticks ---------------------- */
+
+struct buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void
+buf_add(struct buf *b, const void *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (n >= b->cap - b->len || b->p == NULL) {
+		size_t ncap = b->cap ? b->cap : 1024;
+		char *np;
+
+		while (n >= ncap - b->len) {
+			if (ncap > SIZE_MAX / 2) {
+				b->oom = true;
+				return;
+			}
+			ncap *= 2;
+		}
+		if ((np = realloc(b->p, ncap)) == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void
+buf_adds(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+static void buf_addf(struct buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+buf_addf(struct buf *b, const char *fmt, ...)
+{
+	char tmp[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		b->oom = true;	/* callers format short, checked pieces */
+		return;
+	}
+	buf_add(b, tmp, (size_t)n);
+}
+
+/* --- what is accepted -------------------------------------------------- */
+
+static bool
+is_alnum(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9');
+}
+
+/* DNS name: LDH and '_' labels of 1..63, dot separated, at most 253. */
+static bool
+valid_domain(const char *s)
+{
+	size_t label = 0, total = 0;
+
+	if (s == NULL || *s == '\0')
+		return false;
+	for (; *s != '\0'; s++, total++) {
+		if (*s == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!is_alnum((unsigned char)*s) && *s != '-' && *s != '_')
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label > 0 && total <= 253;
+}
+
+/* dot-atom-text of letters, digits, '-', '_'. */
+static bool
+valid_id(const char *s)
+{
+	size_t n = 0;
+	char prev = '.';
+
+	if (s == NULL)
+		return false;
+	for (; *s != '\0'; prev = *s++, n++) {
+		if (*s == '.') {
+			if (prev == '.')
+				return false;
+		} else if (!is_alnum((unsigned char)*s) && *s != '-' &&
+		    *s != '_')
+			return false;
+	}
+	return n > 0 && n <= ID_MAX && prev != '.';
+}
+
+static bool
+is_atext(int c)
+{
+	return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~",
+	    c) != NULL);
+}
+
+/* local@domain, local a dot-atom-text of at most 64. */
+static bool
+valid_addr(const char *s)
+{
+	const char *at;
+	size_t i, n;
+
+	if (s == NULL || (at = strrchr(s, '@')) == NULL)
+		return false;
+	n = (size_t)(at - s);
+	if (n == 0 || n > 64 || s[0] == '.' || s[n - 1] == '.')
+		return false;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '.') {
+			if (s[i + 1] == '.')
+				return false;
+		} else if (!is_atext((unsigned char)s[i]))
+			return false;
+	}
+	return valid_domain(at + 1);
+}
+
+/* Printable ASCII; spaces allowed or not. */
+static bool
+valid_text(const char *s, bool spaces)
+{
+	size_t n = 0;
+
+	if (s == NULL)
+		return false;
+	for (; *s != '\0'; s++, n++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c < 0x20 || c > 0x7e || (c == ' ' && !spaces))
+			return false;
+	}
+	return n > 0 && n <= VALUE_MAX;
+}
+
+static bool
+valid_uri(const char *s)
+{
+	return valid_text(s, false) && strchr(s, ',') == NULL;
+}
+
+/* Years of four digits (RFC 5322 3.3 wants at least four). */
+#define TIME_MAX INT64_C(253402300799)	/* 9999-12-31 23:59:59 */
+
+static bool
+valid_common(const rpt_mail *m)
+{
+	size_t i;
+
+	if (m == NULL || !valid_text(m->from, true) || m->to == NULL ||
+	    m->nto == 0 || !valid_domain(m->submitter) ||
+	    !valid_domain(m->domain) || !valid_id(m->report_id) ||
+	    !valid_domain(m->message_id_domain) || m->begin < 0 ||
+	    m->end <= m->begin || m->end > TIME_MAX || m->date < 0 ||
+	    m->date > TIME_MAX)
+		return false;
+	for (i = 0; i < m->nto; i++)
+		if (!valid_addr(m->to[i]))
+			return false;
+	return true;
+}
+
+/* --- dates ------------------------------------------------------------- */
+
+static bool
+utc(int64_t t, struct tm *tm)
+{
+	time_t tt = (time_t)t;
+
+	return (int64_t)tt == t && gmtime_r(&tt, tm) != NULL;
+}
+
+/* RFC 5322 3.3, in English whatever the locale: "Fri, 01 Mar 2024 ..." */
+static void
+fmt_date(int64_t t, char out[80])
+{
+	static const char days[7][4] = { "Sun", "Mon", "Tue", "Wed", "Thu",
+	    "Fri", "Sat" };
+	static const char months[12][4] = { "Jan", "Feb", "Mar", "Apr", "May",
+	    "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
+
+	if (!utc(t, &tm)) {
+		strcpy(out, "Thu, 01 Jan 1970 00:00:00 +0000");
+		return;
+	}
+	snprintf(out, 80, "%s, %02d %s %04d %02d:%02d:%02d +0000",
+	    days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* "2024-03-01 00:00:00" */
+static void
+fmt_utc(int64_t t, char out[80])
+{
+	struct tm tm;
+
+	if (!utc(t, &tm)) {
+		strcpy(out, "1970-01-01 00:00:00");
+		return;
+	}
+	snprintf(out, 80, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* --- headers and text -------------------------------------------------- */
+
+/*
+ * "Name: item0<sep> item1<sep> ..." folded before an item that would
+ * take the line past 78 columns (the separator stays on the line it
+ * ends). An item longer than a line stays whole: RFC 5322 allows 998.
+ */
+static void
+hdr_items(struct buf *b, const char *name, const char *const *items,
+    size_t n, char sep)
+{
+	size_t col, i, len, need;
+
+	buf_adds(b, name);
+	buf_adds(b, ":");
+	col = strlen(name) + 1;
+	for (i = 0; i < n; i++) {
+		len = strlen(items[i]);
+		need = 1 + len + (sep != '\0' && i + 1 < n ? 1 : 0);
+		if (i > 0 && col + need > LINE_MAX_SOFT) {
+			buf_adds(b, "\r\n");
+			col = 0;
+		}
+		buf_adds(b, " ");
+		buf_adds(b, items[i]);
+		col += 1 + len;
+		if (sep != '\0' && i + 1 < n) {
+			buf_add(b, &sep, 1);
+			col++;
+		}
+	}
+	buf_adds(b, "\r\n");
+}
+
+static void
+hdr(struct buf *b, const char *name, const char *value)
+{
+	hdr_items(b, name, &value, 1, '\0');
+}
+
+/* Subject: Report Domain: D Submitter: S Report-ID: <ID> (folded). */
+static void
+hdr_subject(struct buf *b, const rpt_mail *m)
+{
+	char dom[300], sub[300], rid[ID_MAX + 16];
+	const char *items[3] = { dom, sub, rid };
+
+	snprintf(dom, sizeof(dom), "Report Domain: %s", m->domain);
+	snprintf(sub, sizeof(sub), "Submitter: %s", m->submitter);
+	snprintf(rid, sizeof(rid), "Report-ID: <%s>", m->report_id);
+	hdr_items(b, "Subject", items, 3, '\0');
+}
+
+/* Words (no word contains a space) wrapped at TEXT_WIDTH, CRLF ends. */
+static void
+text_wrap(struct buf *b, const char *s)
+{
+	size_t col = 0, len;
+
+	while (*s != '\0') {
+		while (*s == ' ')
+			s++;
+		if (*s == '\0')
+			break;
+		len = strcspn(s, " ");
+		if (col > 0 && col + 1 + len > TEXT_WIDTH) {
+			buf_adds(b, "\r\n");
+			col = 0;
+		}
+		if (col > 0) {
+			buf_adds(b, " ");
+			col++;
+		}
+		buf_add(b, s, len);
+		col += len;
+		s += len;
+	}
+	buf_adds(b, "\r\n");
+}
+
+static void
+b64(struct buf *b, const unsigned char *p, size_t n)
+{
+	static const char al[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char line[B64_LINE + 2];
+	size_t i = 0, col = 0;
+	uint32_t v;
+
+	while (i < n) {
+		v = (uint32_t)p[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		line[col++] = al[(v >> 18) & 63];
+		line[col++] = al[(v >> 12) & 63];
+		line[col++] = i + 1 < n ? al[(v >> 6) & 63] : '=';
+		line[col++] = i + 2 < n ? al[v & 63] : '=';
+		i += 3;
+		if (col == B64_LINE || i >= n) {
+			line[col++] = '\r';
+			line[col++] = '\n';
+			buf_add(b, line, col);
+			col = 0;
+		}
+	}
+}
+
+/*
+ * A boundary that none of the parts contains. The parts are base64 and
+ * text built from checked names, neither can hold "=_", so the first
+ * candidate always fits; the search is a second line of defence.
+ */
+static void
+pick_boundary(char out[64], const rpt_mail *m, const struct buf *parts,
+    size_t nparts)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a of the id: deterministic */
+	const char *s;
+	unsigned k;
+	size_t i;
+	bool clash;
+
+	for (s = m->report_id; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	for (k = 0;; k++) {
+		snprintf(out, 64, "=_dmarc-report_%08" PRIx32 "_%u", h, k);
+		clash = false;
+		for (i = 0; i < nparts && !clash; i++)
+			clash = parts[i].p != NULL &&
+			    memmem(parts[i].p, parts[i].len, out,
+			    strlen(out)) != NULL;
+		if (!clash)
+			return;
+	}
+}
+
+static void
+hdr_common(struct buf *b, const rpt_mail *m, const char *msgid_extra)
+{
+	char date[80], mid[ID_MAX + 300];
+
+	hdr(b, "From", m->from);
+	hdr_items(b, "To", m->to, m->nto, ',');
+	hdr_subject(b, m);
+	fmt_date(m->date, date);
+	hdr(b, "Date", date);
+	snprintf(mid, sizeof(mid), "<%s.%" PRId64 "%s@%s>", m->report_id,
+	    m->begin, msgid_extra, m->message_id_domain);
+	hdr(b, "Message-ID", mid);
+	hdr(b, "Auto-Submitted", "auto-generated");
+	hdr(b, "MIME-Version", "1.0");
+}
+
+static void
+part_text_headers(struct buf *b)
+{
+	hdr(b, "Content-Type", "text/plain; charset=us-ascii");
+	hdr(b, "Content-Transfer-Encoding", "7bit");
+	buf_adds(b, "\r\n");
+}
+
+/* Headers, the parts joined by the boundary; hands the result over. */
+static int
+assemble(struct buf *b, const rpt_mail *m, const char *extra_id,
+    struct buf *parts, size_t nparts, char **eml, size_t *len)
+{
+	char boundary[64], ctype[96];
+	size_t i;
+
+	for (i = 0; i < nparts; i++)
+		if (parts[i].oom)
+			b->oom = true;
+	pick_boundary(boundary, m, parts, nparts);
+	hdr_common(b, m, extra_id);
+	snprintf(ctype, sizeof(ctype), "boundary=\"%s\"", boundary);
+	{
+		const char *items[2] = { "multipart/mixed", ctype };
+
+		hdr_items(b, "Content-Type", items, 2, ';');
+	}
+	buf_adds(b, "\r\nThis is a multi-part message in MIME format.\r\n");
+	for (i = 0; i < nparts; i++) {
+		buf_addf(b, "\r\n--%s\r\n", boundary);
+		buf_add(b, parts[i].p, parts[i].len);
+	}
+	buf_addf(b, "\r\n--%s--\r\n", boundary);
+	for (i = 0; i < nparts; i++)
+		free(parts[i].p);
+	if (b->oom) {
+		free(b->p);
+		errno = ENOMEM;
+		return -1;
+	}
+	*eml = b->p;
+	*len = b->len;
+	return 0;
+}
+
+/* --- the public part ----------------------------------------------------- */
+
+int
+rpt_gzip(const char *xml, size_t len, const char *name_in_gzip,
+    unsigned char **out, size_t *outlen)
+{
+	z_stream z;
+	gz_header gh;
+	unsigned char *p = NULL, *np;
+	size_t cap, done = 0;
+	int rc;
+
+	*out = NULL;
+	*outlen = 0;
+	memset(&z, 0, sizeof(z));
+	memset(&gh, 0, sizeof(gh));
+	/* 15 + 16: a gzip wrapper instead of zlib's. */
+	if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9,
+	    Z_DEFAULT_STRATEGY) != Z_OK) {
+		errno = ENOMEM;
+		return -1;
+	}
+	gh.time = 0;
+	gh.os = 255;
+	gh.name = (Bytef *)(uintptr_t)name_in_gzip;
+	if (deflateSetHeader(&z, &gh) != Z_OK)
+		goto zfail;
+	cap = len / 4 + 1024 + (name_in_gzip ? strlen(name_in_gzip) : 0);
+	do {
+		size_t chunk_in = len - done;
+
+		if (chunk_in > (1u << 30))
+			chunk_in = 1u << 30;
+		z.next_in = (Bytef *)(uintptr_t)(xml + done);
+		z.avail_in = (uInt)chunk_in;
+		do {
+			if (*outlen == cap || p == NULL) {
+				if (p != NULL)
+					cap *= 2;
+				if ((np = realloc(p, cap)) == NULL) {
+					free(p);
+					deflateEnd(&z);
+					errno = ENOMEM;
+					return -1;
+				}
+				p = np;
+			}
+			z.next_out = p + *outlen;
+			z.avail_out = (uInt)(cap - *outlen > (1u << 30) ?
+			    (1u << 30) : cap - *outlen);
+			rc = deflate(&z, done + chunk_in == len ? Z_FINISH :
+			    Z_NO_FLUSH);
+			if (rc == Z_STREAM_ERROR)
+				goto zfail;
+			*outlen = (size_t)(z.next_out - p);
+		} while (z.avail_in > 0 || (done + chunk_in == len &&
+		    rc != Z_STREAM_END));
+		done += chunk_in;
+	} while (done < len);
+	deflateEnd(&z);
+	*out = p;
+	return 0;
+zfail:
+	free(p);
+	deflateEnd(&z);
+	*outlen = 0;
+	errno = EIO;
+	return -1;
+}
+
+int
+rpt_mail_filename(const rpt_mail *m, char *buf, size_t size)
+{
+	char uid[ID_MAX + 1];
+	const char *s;
+	size_t n = 0;
+	int w;
+
+	if (m == NULL || !valid_domain(m->submitter) ||
+	    !valid_domain(m->domain) || !valid_id(m->report_id) ||
+	    m->begin < 0 || m->end <= m->begin) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (s = m->report_id; *s != '\0'; s++)
+		if (is_alnum((unsigned char)*s))
+			uid[n++] = *s;
+	uid[n] = '\0';
+	if (n == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	w = snprintf(buf, size, "%s!%s!%" PRId64 "!%" PRId64 "!%s.xml.gz",
+	    m->submitter, m->domain, m->begin, m->end - 1, uid);
+	if (w < 0 || (size_t)w >= size) {
+		errno = ERANGE;
+		return -1;
+	}
+	return 0;
+}
+
+int
+rpt_mail_build(const rpt_mail *m, char **eml, size_t *len)
+{
+	struct buf b = { 0 }, parts[2] = { { 0 }, { 0 } };
+	char fname[700], from[80], to[80], para[1400], q[720];
+	const char *items[2];
+
+	*eml = NULL;
+	*len = 0;
+	if (!valid_common(m) || m->gz == NULL || m->gzlen == 0 ||
+	    rpt_mail_filename(m, fname, sizeof(fname)) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	fmt_utc(m->begin, from);
+	fmt_utc(m->end - 1, to);
+
+	part_text_headers(&parts[0]);
+	snprintf(para, sizeof(para), "This is an aggregate DMARC report for "
+	    "%s from %s, covering %s to %s UTC.", m->domain, m->submitter,
+	    from, to);
+	text_wrap(&parts[0], para);
+	buf_adds(&parts[0], "\r\n");
+	snprintf(para, sizeof(para), "Report-ID: <%s>", m->report_id);
+	text_wrap(&parts[0], para);
+	snprintf(para, sizeof(para), "The report is attached as XML "
+	    "compressed with gzip.");
+	text_wrap(&parts[0], para);
+
+	snprintf(q, sizeof(q), "name=\"%s\"", fname);
+	items[0] = "application/gzip";
+	items[1] = q;
+	hdr_items(&parts[1], "Content-Type", items, 2, ';');
+	snprintf(q, sizeof(q), "filename=\"%s\"", fname);
+	items[0] = "attachment";
+	hdr_items(&parts[1], "Content-Disposition", items, 2, ';');
+	hdr(&parts[1], "Content-Transfer-Encoding", "base64");
+	buf_adds(&parts[1], "\r\n");
+	b64(&parts[1], m->gz, m->gzlen);
+	return assemble(&b, m, "", parts, 2, eml, len);
+}
+
+int
+rpt_mail_error_build(const rpt_mail *m, uint64_t report_size,
+    const char *const *uris, size_t nuris, char **eml, size_t *len)
+{
+	struct buf b = { 0 }, parts[2] = { { 0 }, { 0 } };
+	char date[80], from[80], to[80], para[1400], rid[ID_MAX + 3];
+	size_t i;
+
+	*eml = NULL;
+	*len = 0;
+	if (!valid_common(m) || uris == NULL || nuris == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (i = 0; i < nuris; i++)
+		if (!valid_uri(uris[i])) {
+			errno = EINVAL;
+			return -1;
+		}
+	fmt_date(m->date, date);
+	fmt_utc(m->begin, from);
+	fmt_utc(m->end - 1, to);
+	snprintf(rid, sizeof(rid), "<%s>", m->report_id);
+
+	/* RFC 7489 7.2.2: field-value pairs as in RFC 3464 section 2 */
+	part_text_headers(&parts[0]);
+	hdr(&parts[0], "Report-Date", date);
+	hdr(&parts[0], "Report-Domain", m->domain);
+	hdr(&parts[0], "Report-ID", rid);
+	buf_addf(&parts[0], "Report-Size: %" PRIu64 "\r\n", report_size);
+	hdr(&parts[0], "Submitter", m->submitter);
+	hdr_items(&parts[0], "Submitting-URI", uris, nuris, ',');
+
+	part_text_headers(&parts[1]);
+	snprintf(para, sizeof(para), "The aggregate DMARC report for %s from "
+	    "%s, covering %s to %s UTC, was not sent: at %" PRIu64 " bytes "
+	    "it exceeds the size limit of every reporting URI that the DMARC "
+	    "record of %s lists (the Submitting-URI field above).",
+	    m->domain, m->submitter, from, to, report_size, m->domain);
+	text_wrap(&parts[1], para);
+	return assemble(&b, m, ".error", parts, 2, eml, len);
+}
