@@ -183,8 +183,12 @@ rpt_src_claim(dm_redis *r, const rpt_group *g, const char *owner,
 	src_key(state, r, g, "state", true);
 	snprintf(lease, sizeof(lease), "%ld", lease_ms);
 	snprintf(t, sizeof(t), "%" PRId64, now);
-	/* Unique per submitter and domain, fixed at the first claim. */
-	snprintf(id, sizeof(id), "%" PRId64 ".%s.%" PRId64, g->begin,
+	/*
+	 * Unique per submitter and domain, fixed at the first claim; only
+	 * letters and digits, so the attachment's file name (which allows
+	 * no others) carries it unchanged, as RFC 9990 requires.
+	 */
+	snprintf(id, sizeof(id), "b%" PRId64 "p%st%" PRId64, g->begin,
 	    g->polid, now);
 	if ((st = src_eval(r, src_claim_lua, 2, keys, 4, args, &rep)) != DM_OK)
 		return st;
