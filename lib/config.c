@@ -46,6 +46,7 @@ static const char *const cfg_listact[] = { "quarantine", "none", NULL };
 static const char *const cfg_rejpol[] = { "reject", "quarantine", NULL };
 static const char *const cfg_interr[] = { "accept", "tempfail", "reject",
     NULL };
+static const char *const cfg_rptfmt[] = { "rfc7489", "rfc9990", NULL };
 
 static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	{ DM_OPT_AUTHSERV_ID, "AuthservID", CFG_STR, NULL, 0, 0, NULL,
@@ -157,6 +158,26 @@ static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	{ DM_OPT_COUNTER_QUEUE, "CounterQueueSize", CFG_INT, "65536", 16,
 	  16777216, NULL, "counts held in memory for the Redis writer; when "
 	  "full they go to the journal at once" },
+	{ DM_OPT_REPORT_ORG_NAME, "ReportOrgName", CFG_STR, NULL, 0, 0, NULL,
+	  "dmarc-report: org_name of the reports; default: the host name" },
+	{ DM_OPT_REPORT_EMAIL, "ReportEmail", CFG_STR, NULL, 0, 0, NULL,
+	  "dmarc-report: the reporter's contact address in the reports "
+	  "(report_metadata email); its domain is the submitter; required "
+	  "to report" },
+	{ DM_OPT_REPORT_CONTACT_INFO, "ReportContactInfo", CFG_STR, NULL, 0,
+	  0, NULL, "dmarc-report: extra_contact_info of the reports" },
+	{ DM_OPT_REPORT_FROM, "ReportFrom", CFG_STR, NULL, 0, 0, NULL,
+	  "dmarc-report: the From of report mail (it must pass DMARC "
+	  "itself: sign it outbound); default: ReportEmail" },
+	{ DM_OPT_REPORT_FORMAT, "ReportFormat", CFG_ENUM, "rfc7489", 0, 0,
+	  cfg_rptfmt, "dmarc-report: rfc7489 (Appendix C) or rfc9990 "
+	  "(urn:ietf:params:xml:ns:dmarc-2.0)" },
+	{ DM_OPT_SENDMAIL_PATH, "SendmailPath", CFG_STR, "/usr/sbin/sendmail",
+	  0, 0, NULL, "dmarc-report: the local MTA's sendmail program, run "
+	  "as SENDMAIL -i -f FROM -- RCPT... (no shell)" },
+	{ DM_OPT_NO_REPORT_DOMAINS, "NoReportDomains", CFG_STR, NULL, 0, 0,
+	  NULL, "dmarc-report: policy domains never sent a report (their "
+	  "counts are dropped when their period ends)" },
 };
 
 struct cfg_value {
