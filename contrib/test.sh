@@ -16,7 +16,7 @@ libmilter-dev libopendkim-dev libspf2-dev libbsd-dev libhiredis-dev
 libunbound-dev libpsl-dev publicsuffix libidn2-dev zlib1g-dev
 libjansson-dev libssl-dev openssl python3 python3-dkim
 postfix swaks miltertest groff-base mandoc
-redis-server redis-tools libxml2-dev libxml2-utils"
+redis-server redis-tools libxml2-dev libxml2-utils libcurl4-openssl-dev"
 
 install_deps() {
 	missing=""
