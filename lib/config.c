@@ -47,6 +47,8 @@ static const char *const cfg_rejpol[] = { "reject", "quarantine", NULL };
 static const char *const cfg_interr[] = { "accept", "tempfail", "reject",
     NULL };
 static const char *const cfg_rptfmt[] = { "rfc7489", "rfc9990", NULL };
+static const char *const cfg_relaytls[] = { "starttls", "smtps", "none",
+    NULL };
 
 static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	{ DM_OPT_AUTHSERV_ID, "AuthservID", CFG_STR, NULL, 0, 0, NULL,
@@ -178,6 +180,20 @@ static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	{ DM_OPT_NO_REPORT_DOMAINS, "NoReportDomains", CFG_STR, NULL, 0, 0,
 	  NULL, "dmarc-report: policy domains never sent a report (their "
 	  "counts are dropped when their period ends)" },
+	{ DM_OPT_SMTP_RELAY, "SMTPRelay", CFG_STR, NULL, 0, 0, NULL,
+	  "dmarc-report: send through this SMTP server (host:port) instead "
+	  "of SendmailPath" },
+	{ DM_OPT_SMTP_RELAY_TLS, "SMTPRelayTLS", CFG_ENUM, "starttls", 0, 0,
+	  cfg_relaytls, "dmarc-report: starttls (required, never plain "
+	  "text), smtps (TLS from the start) or none" },
+	{ DM_OPT_SMTP_RELAY_USER, "SMTPRelayUser", CFG_STR, NULL, 0, 0, NULL,
+	  "dmarc-report: the AUTH user name at SMTPRelay; none: no AUTH" },
+	{ DM_OPT_SMTP_RELAY_PASSWORD_FILE, "SMTPRelayPasswordFile", CFG_STR,
+	  NULL, 0, 0, NULL, "dmarc-report: a file whose first line is the "
+	  "AUTH password (kept out of this file)" },
+	{ DM_OPT_SMTP_RELAY_CA_FILE, "SMTPRelayCAFile", CFG_STR, NULL, 0, 0,
+	  NULL, "dmarc-report: CA certificates that verify SMTPRelay's "
+	  "certificate; default: the system's" },
 };
 
 struct cfg_value {

@@ -36,6 +36,9 @@
 #define STORE_SYNC_MS		100
 #define STORE_SYNC_RECORDS	256
 #define STORE_RETRY_MS		1000
+/* embedded: how long counts may wait in an open segment, unseen by
+ * dmarc-report (which folds only closed ones) */
+#define STORE_ROTATE_MS		60000
 
 struct dm_store {
 	pthread_mutex_t lock;
@@ -270,16 +273,40 @@ store_ovf_pending(dm_store *s)
 	return p;
 }
 
+/* Embedded store: close the segments so that dmarc-report can fold them. */
+static void
+store_rotate_embedded(dm_store *s)
+{
+	pthread_mutex_lock(&s->ovf_lock);
+	if (s->ovf_pending > 0) {
+		(void)dm_journal_rotate(s->ovf);
+		s->ovf_pending = 0;
+	}
+	pthread_mutex_unlock(&s->ovf_lock);
+	if (s->spooled > 0) {
+		(void)dm_journal_rotate(s->journal);
+		s->spooled = 0;
+	}
+}
+
+static long
+store_ms_since(const struct timespec *then, const struct timespec *now)
+{
+	return (now->tv_sec - then->tv_sec) * 1000 +
+	    (now->tv_nsec - then->tv_nsec) / 1000000;
+}
+
 static void *
 store_thread(void *arg)
 {
 	dm_store *s = arg;
 	dm_update *batch;
-	struct timespec last = { 0, 0 }, now;
+	struct timespec last = { 0, 0 }, rotated, now;
 	size_t n, i;
 
 	if ((batch = calloc(STORE_BATCH, sizeof(*batch))) == NULL)
 		dm_log_oom();
+	clock_gettime(CLOCK_MONOTONIC, &rotated);
 	for (;;) {
 		n = store_take(s, batch, STORE_SYNC_MS);
 		if (n > 0)
@@ -290,10 +317,14 @@ store_thread(void *arg)
 			(void)dm_journal_sync(s->journal);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (s->redis != NULL && (s->spooling || store_ovf_pending(s)) &&
-		    (now.tv_sec - last.tv_sec) * 1000 +
-		    (now.tv_nsec - last.tv_nsec) / 1000000 >= STORE_RETRY_MS) {
+		    store_ms_since(&last, &now) >= STORE_RETRY_MS) {
 			last = now;
 			store_try_replay(s);
+		}
+		if (s->redis == NULL &&
+		    store_ms_since(&rotated, &now) >= STORE_ROTATE_MS) {
+			rotated = now;
+			store_rotate_embedded(s);
 		}
 		if (store_stopping(s))
 			break;
