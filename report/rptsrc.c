@@ -343,3 +343,57 @@ rpt_src_release(dm_redis *r, const rpt_group *g, const char *owner)
 	src_key(claim, r, g, "claim", true);
 	return src_owned(r, src_release_lua, 1, keys, 1, args);
 }
+
+/* ---- as an rpt_source ---------------------------------------------------- */
+
+static dm_status
+src_list(void *h, int64_t now, const char *only, rpt_group **out, size_t *n)
+{
+	return rpt_src_list(h, now, only, out, n);
+}
+
+static dm_status
+src_claim(void *h, const rpt_group *g, const char *owner, int64_t now,
+    long lease_ms, rpt_claim *c)
+{
+	return rpt_src_claim(h, g, owner, now, lease_ms, c);
+}
+
+static dm_status
+src_read(void *h, const rpt_group *g, char **policy, rpt_rowc **rows,
+    size_t *n)
+{
+	return rpt_src_read(h, g, policy, rows, n);
+}
+
+static dm_status
+src_done(void *h, const rpt_group *g, const char *owner, const char *id,
+    long ttl)
+{
+	return rpt_src_done(h, g, owner, id, ttl);
+}
+
+static dm_status
+src_failed(void *h, const rpt_group *g, const char *owner, int64_t now,
+    long backoff_sec)
+{
+	return rpt_src_failed(h, g, owner, now, backoff_sec);
+}
+
+static dm_status
+src_release(void *h, const rpt_group *g, const char *owner)
+{
+	return rpt_src_release(h, g, owner);
+}
+
+void
+rpt_src_redis(dm_redis *r, rpt_source *out)
+{
+	out->h = r;
+	out->list = src_list;
+	out->claim = src_claim;
+	out->read = src_read;
+	out->done = src_done;
+	out->failed = src_failed;
+	out->release = src_release;
+}

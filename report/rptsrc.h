@@ -39,6 +39,28 @@ typedef struct rpt_rowc {
 	uint64_t count;
 } rpt_rowc;
 
+/*
+ * A store of groups as dmarc-report sees it: Redis (below) or the local
+ * journal (rptjsrc.h). The functions mean what rpt_src_* mean.
+ */
+typedef struct rpt_source {
+	void *h;
+	dm_status (*list)(void *h, int64_t now, const char *only_domain,
+	    rpt_group **out, size_t *n);
+	dm_status (*claim)(void *h, const rpt_group *g, const char *owner,
+	    int64_t now, long lease_ms, rpt_claim *c);
+	dm_status (*read)(void *h, const rpt_group *g, char **policy,
+	    rpt_rowc **rows, size_t *n);
+	dm_status (*done)(void *h, const rpt_group *g, const char *owner,
+	    const char *report_id, long sent_ttl);
+	dm_status (*failed)(void *h, const rpt_group *g, const char *owner,
+	    int64_t now, long backoff_sec);
+	dm_status (*release)(void *h, const rpt_group *g, const char *owner);
+} rpt_source;
+
+/* The Redis store as a source (r stays the caller's). */
+void rpt_src_redis(dm_redis *r, rpt_source *out);
+
 /* Groups whose period ended at or before now (optionally one domain). */
 dm_status rpt_src_list(dm_redis *r, int64_t now, const char *only_domain,
     rpt_group **out, size_t *n);
