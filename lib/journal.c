@@ -700,7 +700,9 @@ payload_decode(const char *p, size_t n, dm_update *u, char *out)
 			return "bad escaping";
 		p = sp + (sp < end);
 	}
-	if (f[0][0] == '\0' ||
+	/* dm_update.h's alphabet: an escaped space or byte is no writer. */
+	if (f[0][0] == '\0' || f[0][strspn(f[0], "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")] != '\0' ||
 	    strlcpy(u->writer, f[0], sizeof(u->writer)) >= sizeof(u->writer))
 		return "bad writer";
 	if (!num_u64(f[1], UINT64_MAX, &u->seq) || u->seq == 0)

@@ -711,6 +711,8 @@ static const struct mut {
 	    1 },
 	{ "empty domain", M_INSERT, 1, 0, "hand 9  0 1 1 p r", true, "1 2 3",
 	    1 },
+	{ "writer with an escaped space", M_INSERT, 1, 0,
+	    "ha%20nd 9 example.org 0 1 1 p r", true, "1 2 3", 1 },
 	{ "writer too long", M_INSERT, 1, 0,
 	    "0123456789012345678901234567890123456789012345678901234567890123"
 	    " 9 example.org 0 1 1 p r", true, "1 2 3", 1 },
