@@ -20,12 +20,21 @@
  * when ub_cancel() succeeds the callback will never run, and when it says
  * UB_NOID the callback is running (or ran) in another thread and we wait
  * for it to finish before the state, which lives on our stack, goes away.
+ *
+ * Answers are also kept here, in a small table in front of libunbound:
+ * even an answer from libunbound's cache costs a round trip through its
+ * background thread (two pipe writes, wake-ups of every waiter), which
+ * was most of a message's CPU under load. An answer is kept for its TTL
+ * (at most RESOLVER_CACHE_TTL s), shared read-only by reference count;
+ * temporary failures and bogus answers are never kept.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,9 +52,25 @@
 #define RESOLVER_RCODE_NOERROR	0
 #define RESOLVER_RCODE_NXDOMAIN	3
 
+/* A direct-mapped table: a new answer replaces what its slot held. */
+#define RESOLVER_CACHE_SLOTS	4096
+#define RESOLVER_CACHE_LOCKS	64
+#define RESOLVER_CACHE_TTL	300
+
+/* One answer of libunbound, read-only once made, shared by count. */
+struct resolver_ans {
+	atomic_int refs;
+	int rrtype;
+	time_t expires;		/* CLOCK_MONOTONIC seconds */
+	struct ub_result *res;
+	char name[];
+};
+
 struct dm_resolver {
 	struct ub_ctx *ctx;
 	int timeout_ms;
+	struct resolver_ans *cache[RESOLVER_CACHE_SLOTS];
+	pthread_mutex_t cache_mu[RESOLVER_CACHE_LOCKS];
 	pthread_mutex_t mu;	/* guards leader and every query's fields */
 	pthread_cond_t cv;	/* an answer came, or the leader stepped down */
 	int leader;		/* a thread is polling ub_fd() */
@@ -199,6 +224,86 @@ resolver_abandon(dm_resolver *r, struct resolver_query *q, int id)
 	pthread_mutex_unlock(&r->mu);
 }
 
+static void
+resolver_put(struct resolver_ans *a)
+{
+	if (a != NULL && atomic_fetch_sub(&a->refs, 1) == 1) {
+		ub_resolve_free(a->res);
+		free(a);
+	}
+}
+
+static time_t
+resolver_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return ts.tv_sec;
+}
+
+/* FNV-1a of the name as asked (no case folding: the reply echoes it). */
+static size_t
+resolver_slot(const char *name, int rrtype)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)rrtype;
+
+	for (; *name != '\0'; name++)
+		h = (h ^ (unsigned char)*name) * 16777619u;
+	return h % RESOLVER_CACHE_SLOTS;
+}
+
+static struct resolver_ans *
+resolver_cache_get(dm_resolver *r, const char *name, int rrtype)
+{
+	size_t slot = resolver_slot(name, rrtype);
+	pthread_mutex_t *mu = &r->cache_mu[slot % RESOLVER_CACHE_LOCKS];
+	struct resolver_ans *a;
+
+	pthread_mutex_lock(mu);
+	a = r->cache[slot];
+	if (a != NULL && a->rrtype == rrtype && a->expires > resolver_now() &&
+	    strcmp(a->name, name) == 0)
+		atomic_fetch_add(&a->refs, 1);
+	else
+		a = NULL;
+	pthread_mutex_unlock(mu);
+	return a;
+}
+
+/* Keep a final answer (not a temporary failure) for its TTL. */
+static void
+resolver_cache_put(dm_resolver *r, struct resolver_ans *a)
+{
+	size_t slot = resolver_slot(a->name, a->rrtype);
+	pthread_mutex_t *mu = &r->cache_mu[slot % RESOLVER_CACHE_LOCKS];
+	struct resolver_ans *old;
+	int ttl = a->res->ttl;
+
+	if (ttl <= 0 || a->res->bogus || (a->res->rcode !=
+	    RESOLVER_RCODE_NOERROR && a->res->rcode != RESOLVER_RCODE_NXDOMAIN))
+		return;
+	a->expires = resolver_now() + (ttl < RESOLVER_CACHE_TTL ? ttl :
+	    RESOLVER_CACHE_TTL);
+	atomic_fetch_add(&a->refs, 1);
+	pthread_mutex_lock(mu);
+	old = r->cache[slot];
+	r->cache[slot] = a;
+	pthread_mutex_unlock(mu);
+	resolver_put(old);
+}
+
+static void
+resolver_cache_clear(dm_resolver *r)
+{
+	size_t i;
+
+	for (i = 0; i < RESOLVER_CACHE_SLOTS; i++) {
+		resolver_put(r->cache[i]);
+		r->cache[i] = NULL;
+	}
+}
+
 static dm_dns_status
 resolver_status(const struct ub_result *res)
 {
@@ -212,20 +317,17 @@ resolver_status(const struct ub_result *res)
 }
 
 /*
- * Ask and wait. Returns the result (the caller frees it), or NULL with
- * *st saying why there is none.
+ * Ask libunbound and wait. Returns the result (the caller frees it), or
+ * NULL with *st saying why there is none.
  */
 static struct ub_result *
-resolver_ask(dm_resolver *r, const char *name, int rrtype, dm_dns_status *st)
+resolver_ask_ub(dm_resolver *r, const char *name, int rrtype,
+    dm_dns_status *st)
 {
 	struct resolver_query q;
 	struct timespec deadline;
 	int rc, id = 0;
 
-	if (!resolver_name_ok(name)) {
-		*st = DM_DNS_PERMFAIL;
-		return NULL;
-	}
 	memset(&q, 0, sizeof(q));
 	q.r = r;
 	resolver_deadline(&deadline, r->timeout_ms);
@@ -259,6 +361,41 @@ resolver_ask(dm_resolver *r, const char *name, int rrtype, dm_dns_status *st)
 		dm_debug("resolver: %s/%d: rcode %d%s", name, rrtype,
 		    q.res->rcode, q.res->bogus ? " (bogus)" : "");
 	return q.res;
+}
+
+/*
+ * An answer from the table, or from libunbound (then kept). Returns it
+ * (release with resolver_put), or NULL with *st saying why there is none.
+ */
+static struct resolver_ans *
+resolver_ask(dm_resolver *r, const char *name, int rrtype, dm_dns_status *st)
+{
+	struct resolver_ans *a;
+	struct ub_result *res;
+	size_t len;
+
+	if (!resolver_name_ok(name)) {
+		*st = DM_DNS_PERMFAIL;
+		return NULL;
+	}
+	if ((a = resolver_cache_get(r, name, rrtype)) != NULL) {
+		*st = resolver_status(a->res);
+		return a;
+	}
+	if ((res = resolver_ask_ub(r, name, rrtype, st)) == NULL)
+		return NULL;
+	len = strlen(name) + 1;
+	if ((a = malloc(sizeof(*a) + len)) == NULL) {
+		ub_resolve_free(res);
+		*st = DM_DNS_TEMPFAIL;
+		return NULL;
+	}
+	atomic_init(&a->refs, 1);
+	a->rrtype = rrtype;
+	a->res = res;
+	memcpy(a->name, name, len);
+	resolver_cache_put(r, a);
+	return a;
 }
 
 static int
@@ -315,6 +452,7 @@ dm_resolver_new(const char *config_file, int timeout_ms, char *err,
 {
 	dm_resolver *r;
 	pthread_condattr_t ca;
+	size_t i;
 
 	if (timeout_ms <= 0) {
 		snprintf(err, errlen, "resolver timeout must be > 0 ms");
@@ -326,6 +464,8 @@ dm_resolver_new(const char *config_file, int timeout_ms, char *err,
 	}
 	r->timeout_ms = timeout_ms;
 	pthread_mutex_init(&r->mu, NULL);
+	for (i = 0; i < RESOLVER_CACHE_LOCKS; i++)
+		pthread_mutex_init(&r->cache_mu[i], NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&r->cv, &ca);
@@ -345,10 +485,15 @@ fail:
 void
 dm_resolver_free(dm_resolver *r)
 {
+	size_t i;
+
 	if (r == NULL)
 		return;
 	if (r->ctx != NULL)
 		ub_ctx_delete(r->ctx);
+	resolver_cache_clear(r);
+	for (i = 0; i < RESOLVER_CACHE_LOCKS; i++)
+		pthread_mutex_destroy(&r->cache_mu[i]);
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
@@ -358,15 +503,17 @@ dm_dns_status
 dm_resolver_lookup(dm_resolver *r, const char *name, int rrtype,
     dm_rr **rrs, size_t *n)
 {
-	struct ub_result *res;
+	struct resolver_ans *a;
+	const struct ub_result *res;
 	dm_dns_status st;
 	dm_rr *out = NULL;
 	size_t cnt = 0, i;
 
 	*rrs = NULL;
 	*n = 0;
-	if ((res = resolver_ask(r, name, rrtype, &st)) == NULL)
+	if ((a = resolver_ask(r, name, rrtype, &st)) == NULL)
 		return st;
+	res = a->res;
 	if (st != DM_DNS_OK)
 		goto done;
 	while (res->data[cnt] != NULL)
@@ -389,7 +536,7 @@ nomem:
 	dm_rr_free(out, cnt);
 	st = DM_DNS_TEMPFAIL;
 done:
-	ub_resolve_free(res);
+	resolver_put(a);
 	return st;
 }
 
@@ -438,7 +585,8 @@ resolver_txt_join(const unsigned char *p, size_t len, dm_txt *out)
 dm_dns_status
 dm_resolver_txt(dm_resolver *r, const char *name, dm_txt **recs, size_t *n)
 {
-	struct ub_result *res;
+	struct resolver_ans *a;
+	const struct ub_result *res;
 	dm_dns_status st;
 	dm_txt *out = NULL;
 	size_t cnt = 0, got = 0, i;
@@ -446,8 +594,9 @@ dm_resolver_txt(dm_resolver *r, const char *name, dm_txt **recs, size_t *n)
 
 	*recs = NULL;
 	*n = 0;
-	if ((res = resolver_ask(r, name, RESOLVER_TYPE_TXT, &st)) == NULL)
+	if ((a = resolver_ask(r, name, RESOLVER_TYPE_TXT, &st)) == NULL)
 		return st;
+	res = a->res;
 	if (st != DM_DNS_OK)
 		goto done;
 	while (res->data[cnt] != NULL)
@@ -478,7 +627,7 @@ nomem:
 	dm_txt_free(out, got);
 	st = DM_DNS_TEMPFAIL;
 done:
-	ub_resolve_free(res);
+	resolver_put(a);
 	return st;
 }
 
@@ -497,18 +646,20 @@ dm_txt_free(dm_txt *recs, size_t n)
 dm_dns_status
 dm_resolver_exists(dm_resolver *r, const char *name)
 {
-	struct ub_result *res;
+	struct resolver_ans *a;
+	const struct ub_result *res;
 	dm_dns_status st;
 
-	if ((res = resolver_ask(r, name, RESOLVER_TYPE_A, &st)) == NULL)
+	if ((a = resolver_ask(r, name, RESOLVER_TYPE_A, &st)) == NULL)
 		return st;
+	res = a->res;
 	if (res->rcode == RESOLVER_RCODE_NXDOMAIN && !res->bogus)
 		st = DM_DNS_NXDOMAIN;
 	else if (res->rcode == RESOLVER_RCODE_NOERROR && !res->bogus)
 		st = DM_DNS_OK;
 	else
 		st = DM_DNS_TEMPFAIL;
-	ub_resolve_free(res);
+	resolver_put(a);
 	return st;
 }
 
@@ -516,13 +667,15 @@ dm_dns_status
 dm_resolver_packet(dm_resolver *r, const char *name, int rrtype,
     unsigned char *buf, size_t buflen, size_t *outlen)
 {
-	struct ub_result *res;
+	struct resolver_ans *a;
+	const struct ub_result *res;
 	dm_dns_status st;
 	size_t len;
 
 	*outlen = 0;
-	if ((res = resolver_ask(r, name, rrtype, &st)) == NULL)
+	if ((a = resolver_ask(r, name, rrtype, &st)) == NULL)
 		return st;
+	res = a->res;
 	if (res->answer_packet != NULL && res->answer_len > 0) {
 		len = (size_t)res->answer_len;
 		if (len > buflen) {
@@ -536,7 +689,7 @@ dm_resolver_packet(dm_resolver *r, const char *name, int rrtype,
 	} else if (st != DM_DNS_TEMPFAIL) {
 		st = DM_DNS_TEMPFAIL;
 	}
-	ub_resolve_free(res);
+	resolver_put(a);
 	return st;
 }
 
