@@ -16,7 +16,8 @@ libmilter-dev libopendkim-dev libspf2-dev libbsd-dev libhiredis-dev
 libunbound-dev libpsl-dev publicsuffix libidn2-dev zlib1g-dev
 libjansson-dev libssl-dev openssl python3 python3-dkim
 postfix swaks miltertest groff-base mandoc
-redis-server redis-tools libxml2-dev libxml2-utils libcurl4-openssl-dev"
+redis-server redis-tools libxml2-dev libxml2-utils libcurl4-openssl-dev
+libmail-dmarc-perl libdbd-sqlite3-perl"
 
 install_deps() {
 	missing=""

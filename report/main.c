@@ -366,9 +366,9 @@ dry_write(const struct run *r, const struct report *rp, const char *eml,
 	return 0;
 }
 
-/* To the MTA or the relay; every recipient's outcome is remembered. */
+/* One hand-over: 0, RPT_RELAY_TEMPFAIL or RPT_RELAY_PERMFAIL (relay only). */
 static int
-send_mail(struct run *r, const struct report *rp, const char *const *to,
+send_once(struct run *r, const struct report *rp, const char *const *to,
     size_t nto, const char *eml, size_t emllen)
 {
 	char err[1024] = "";
@@ -381,13 +381,35 @@ send_mail(struct run *r, const struct report *rp, const char *const *to,
 	else
 		rc = rpt_send_sendmail(dm_config_str(r->cfg,
 		    DM_OPT_SENDMAIL_PATH), r->from, to, nto, eml, emllen,
-		    REPORT_SEND_TIMEOUT, err, sizeof(err));
+		    REPORT_SEND_TIMEOUT, err, sizeof(err)) == 0 ? 0 :
+		    RPT_RELAY_TEMPFAIL;
 	if (rc != 0)
-		dm_err("report %s for %s: not sent: %s", rp->id, rp->g->domain,
-		    err);
+		dm_err("report %s for %s: not sent to %s%s: %s", rp->id,
+		    rp->g->domain, to[0], nto > 1 ? " and others" : "", err);
 	for (i = 0; i < nto; i++)
 		rpt_dests_result(r->dests, to[i], rc == 0, r->now);
-	return rc == 0 ? 0 : -1;
+	return rc;
+}
+
+/*
+ * To the MTA or the relay. A relay's permanent refusal of a mail to
+ * several addresses delivered it to none of them: then each address is
+ * tried alone, so that one refusing rua does not hold back the others
+ * (and is counted towards its suppression). 0 when someone took it.
+ */
+static int
+send_mail(struct run *r, const struct report *rp, const char *const *to,
+    size_t nto, const char *eml, size_t emllen)
+{
+	size_t i, took = 0;
+	int rc = send_once(r, rp, to, nto, eml, emllen);
+
+	if (rc != RPT_RELAY_PERMFAIL || nto < 2)
+		return rc == 0 ? 0 : -1;
+	for (i = 0; i < nto; i++)
+		if (send_once(r, rp, &to[i], 1, eml, emllen) == 0)
+			took++;
+	return took > 0 ? 0 : -1;
 }
 
 static void

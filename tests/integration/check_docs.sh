@@ -398,7 +398,8 @@ else
 fi
 
 # --- man pages format without warnings -------------------------------------------
-for page in man/dmarc-milter.8 man/dmarc-milter.conf.5 man/dmarc-check.1; do
+for page in man/dmarc-milter.8 man/dmarc-milter.conf.5 man/dmarc-check.1 \
+    man/dmarc-report.8; do
 	f=$srcdir/$page
 	if [ ! -r "$f" ]; then
 		notok "$page exists" "cannot read $f"
@@ -505,31 +506,39 @@ else
 	notok "contrib/dmarc-milter.service runs dmarc-milter -f with /run/$rundir for the socket" "$why"
 fi
 
-if have systemd-analyze; then
-	# verify wants ExecStart= to exist and Documentation= to resolve: the
-	# built program and the man pages of this tree stand in for installed ones.
-	mkdir -p "$tmp/unit" "$tmp/man/man1" "$tmp/man/man5" "$tmp/man/man8"
-	cp "$srcdir/man/dmarc-milter.8" "$tmp/man/man8/"
-	cp "$srcdir/man/dmarc-milter.conf.5" "$tmp/man/man5/"
-	cp "$srcdir/man/dmarc-check.1" "$tmp/man/man1/"
-	prog=$milter
+# systemd-analyze verify: any output is a failure (it warns about bad
+# lines on stderr but still exits 0). ExecStart= must exist and
+# Documentation= resolve: the built programs and this tree's man pages
+# stand in for installed ones.
+verify_unit() {	# unit-file program
+	name=$(basename "$1")
+	prog=$2
 	[ -x "$prog" ] || prog=/bin/true
-	sed "s|^ExecStart=[^ ]*|ExecStart=$prog|" "$unit" \
-	    >"$tmp/unit/dmarc-milter.service"
-	# verify warns about bad lines on stderr but still exits 0: any
-	# output is a failure.
+	sed "s|^ExecStart=[^ ]*|ExecStart=$prog|" "$1" >"$tmp/unit/$name"
 	(cd "$tmp/unit" && MANPATH=$tmp/man SYSTEMD_LOG_COLOR=0 \
-	    systemd-analyze verify ./dmarc-milter.service) >"$tmp/out" 2>&1
+	    systemd-analyze verify "./$name") >"$tmp/out" 2>&1
 	rc=$?
 	if [ "$rc" -eq 0 ] && [ ! -s "$tmp/out" ]; then
-		ok "contrib/dmarc-milter.service: systemd-analyze verify reports nothing"
+		ok "contrib/$name: systemd-analyze verify reports nothing"
 	else
-		notok "contrib/dmarc-milter.service: systemd-analyze verify reports nothing" \
+		notok "contrib/$name: systemd-analyze verify reports nothing" \
 		    "exit status $rc"
 		diag_file "$tmp/out"
 	fi
+}
+
+if have systemd-analyze; then
+	mkdir -p "$tmp/unit" "$tmp/man/man1" "$tmp/man/man5" "$tmp/man/man8"
+	cp "$srcdir/man/dmarc-milter.8" "$srcdir/man/dmarc-report.8" \
+	    "$tmp/man/man8/"
+	cp "$srcdir/man/dmarc-milter.conf.5" "$tmp/man/man5/"
+	cp "$srcdir/man/dmarc-check.1" "$tmp/man/man1/"
+	verify_unit "$srcdir/contrib/dmarc-milter.service" "$milter"
+	verify_unit "$srcdir/contrib/dmarc-report.service" \
+	    "$builddir/report/dmarc-report"
+	verify_unit "$srcdir/contrib/dmarc-report.timer" ""
 else
-	skip "contrib/dmarc-milter.service: systemd-analyze verify" \
+	skip "contrib/*.service: systemd-analyze verify" \
 	    "no systemd-analyze (Debian package systemd)"
 fi
 

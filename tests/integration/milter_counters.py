@@ -881,6 +881,33 @@ CASES = [case_exact, case_kill9, case_down_at_start, case_slow, case_torn,
          case_two, case_policy]
 
 
+def stop_loops():
+    for lp in LOOPS:
+        lp.kill()
+    del LOOPS[:]
+    mta._stop_all()
+
+
+def run_cases(tap, ctx, cases, env):
+    """Each case_NAME(ctx) in turn (only those named in $env, comma-
+    separated, if set); an exception is one failed check; every loop
+    and server is stopped after each case."""
+    only = [c for c in os.environ.get(env, "").split(",") if c]
+    for case in cases:
+        if only and case.__name__[5:] not in only:
+            continue
+        t = time.monotonic()
+        try:
+            case(ctx)
+        except Exception as e:  # noqa: BLE001 - a harness failure
+            import traceback
+            tap.ok(False, "%s: harness error" % case.__name__,
+                   [repr(e), traceback.format_exc()])
+        finally:
+            stop_loops()
+        tap.diag("%s: %.1f s" % (case.__name__, time.monotonic() - t))
+
+
 def main():
     missing = [p for p, ok in (
         ("redis-server", mta.which("redis-server")),
@@ -901,24 +928,7 @@ def main():
         key = ec.Key.rsa(wd, "rsa")
         dnsconf = build_zone(key).write(wd.file("unbound.conf"))
         ctx = Ctx(tap, wd, key, dnsconf, templates(key))
-        only = [c for c in os.environ.get("COUNTER_CASES", "").split(",")
-                if c]
-        for case in CASES:
-            if only and case.__name__[5:] not in only:
-                continue
-            t = time.monotonic()
-            try:
-                case(ctx)
-            except Exception as e:  # noqa: BLE001 - a harness failure
-                import traceback
-                tap.ok(False, "%s: harness error" % case.__name__,
-                       [repr(e), traceback.format_exc()])
-            finally:
-                for lp in LOOPS:
-                    lp.kill()
-                del LOOPS[:]
-                mta._stop_all()
-            tap.diag("%s: %.1f s" % (case.__name__, time.monotonic() - t))
+        run_cases(tap, ctx, CASES, "COUNTER_CASES")
     finally:
         for lp in LOOPS:
             lp.kill()
