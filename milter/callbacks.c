@@ -22,30 +22,53 @@
 #include "dm_log.h"
 #include "mlt.h"
 
-#define SESSION(ctx) ((mlt_session *)smfi_getpriv(ctx))
+/*
+ * What a connection negotiated, and its session. Per connection, not per
+ * process: two MTAs on one socket may offer different options, and one
+ * connection's SMFIP_HDR_LEADSPC must not decide how the other's header
+ * values are read and written. (libmilter itself fakes the no-reply
+ * steps for an MTA that lacks them, per connection.)
+ */
+struct cb_conn {
+	bool leadspc;		/* header values keep their leading space */
+	unsigned long noreply;	/* SMFIP_NR_* steps answered with none */
+	mlt_session *s;
+};
 
-/* Header values keep their leading space (SMFIP_HDR_LEADSPC). */
-static bool cb_leadspc;
+#define CONN(ctx) ((struct cb_conn *)smfi_getpriv(ctx))
+#define SESSION(ctx) (CONN(ctx) ? CONN(ctx)->s : NULL)
 
 /*
  * Steps answered with no reply at all (SMFIP_NR_*), on a unix socket
  * only: a round trip per header field was most of the protocol's cost.
  * Over TCP the MTA's next command would sit in its Nagle buffer until
  * our delayed ACK, ~40 ms (Postfix does not set TCP_NODELAY on milter
- * connections), so there every step keeps its reply. Like cb_leadspc,
- * this assumes that every MTA on our socket offers the same.
+ * connections), so there every step keeps its reply.
  */
 #define CB_NOREPLY (SMFIP_NR_HELO | SMFIP_NR_RCPT | SMFIP_NR_DATA | \
 	SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY)
 static bool cb_local;
-static unsigned long cb_noreply;
 
 /* CONTINUE from a step the MTA expects no reply for becomes NOREPLY. */
 static sfsistat
-cb_reply(unsigned long nr, sfsistat r)
+cb_reply(SMFICTX *ctx, unsigned long nr, sfsistat r)
 {
-	return r == SMFIS_CONTINUE && (cb_noreply & nr) != 0 ?
-	    SMFIS_NOREPLY : r;
+	return r == SMFIS_CONTINUE && CONN(ctx) != NULL &&
+	    (CONN(ctx)->noreply & nr) != 0 ? SMFIS_NOREPLY : r;
+}
+
+/* The connection's state, made at the first callback that needs it. */
+static struct cb_conn *
+cb_conn(SMFICTX *ctx)
+{
+	struct cb_conn *c = CONN(ctx);
+
+	if (c == NULL) {
+		if ((c = calloc(1, sizeof(*c))) == NULL)
+			dm_log_oom();
+		smfi_setpriv(ctx, c);
+	}
+	return c;
 }
 
 static void
@@ -81,14 +104,14 @@ cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	 * next packet then waits ~40 ms for our delayed ACK.
 	 */
 	unsigned long want = SMFIP_NOUNKNOWN;
+	struct cb_conn *c = cb_conn(ctx);
 
-	(void)ctx;
 	(void)f2;
 	(void)f3;
 	*pf0 = f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE);
-	cb_leadspc = (f1 & SMFIP_HDR_LEADSPC) != 0;
-	cb_noreply = cb_local ? f1 & CB_NOREPLY : 0;
-	*pf1 = (f1 & (want | SMFIP_HDR_LEADSPC)) | cb_noreply;
+	c->leadspc = (f1 & SMFIP_HDR_LEADSPC) != 0;
+	c->noreply = cb_local ? f1 & CB_NOREPLY : 0;
+	*pf1 = (f1 & (want | SMFIP_HDR_LEADSPC)) | c->noreply;
 	*pf2 = 0;
 	*pf3 = 0;
 	return SMFIS_CONTINUE;
@@ -105,7 +128,7 @@ cb_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 		return SMFIS_TEMPFAIL;	/* the MTA tries again later */
 	cb_addr(sa, ip, sizeof(ip));
 	s = mlt_session_new(ip[0] ? ip : NULL);
-	smfi_setpriv(ctx, s);
+	cb_conn(ctx)->s = s;
 	return SMFIS_CONTINUE;	/* even ignored hosts: a log line each */
 }
 
@@ -113,7 +136,7 @@ static sfsistat
 cb_helo(SMFICTX *ctx, char *helo)
 {
 	mlt_session_helo(SESSION(ctx), helo);
-	return cb_reply(SMFIP_NR_HELO, SMFIS_CONTINUE);
+	return cb_reply(ctx, SMFIP_NR_HELO, SMFIS_CONTINUE);
 }
 
 /* A failed step is kept for the end of the message (see mlt.h). */
@@ -142,33 +165,33 @@ static sfsistat
 cb_envrcpt(SMFICTX *ctx, char **argv)
 {
 	mlt_msg_rcpt(SESSION(ctx), argv[0]);
-	return cb_reply(SMFIP_NR_RCPT, SMFIS_CONTINUE);
+	return cb_reply(ctx, SMFIP_NR_RCPT, SMFIS_CONTINUE);
 }
 
 static sfsistat
 cb_data(SMFICTX *ctx)
 {
 	(void)ctx;
-	return cb_reply(SMFIP_NR_DATA, SMFIS_CONTINUE);
+	return cb_reply(ctx, SMFIP_NR_DATA, SMFIS_CONTINUE);
 }
 
 static sfsistat
 cb_header(SMFICTX *ctx, char *name, char *value)
 {
-	return cb_reply(SMFIP_NR_HDR, cb_step(ctx, mlt_msg_header(SESSION(ctx),
+	return cb_reply(ctx, SMFIP_NR_HDR, cb_step(ctx, mlt_msg_header(SESSION(ctx),
 	    name, value)));
 }
 
 static sfsistat
 cb_eoh(SMFICTX *ctx)
 {
-	return cb_reply(SMFIP_NR_EOH, cb_step(ctx, mlt_msg_eoh(SESSION(ctx))));
+	return cb_reply(ctx, SMFIP_NR_EOH, cb_step(ctx, mlt_msg_eoh(SESSION(ctx))));
 }
 
 static sfsistat
 cb_body(SMFICTX *ctx, unsigned char *p, size_t len)
 {
-	return cb_reply(SMFIP_NR_BODY, cb_step(ctx, mlt_msg_body(SESSION(ctx), p,
+	return cb_reply(ctx, SMFIP_NR_BODY, cb_step(ctx, mlt_msg_body(SESSION(ctx), p,
 	    len)));
 }
 
@@ -185,7 +208,7 @@ cb_add_field(SMFICTX *ctx, const char *field)
 	memcpy(name, field, (size_t)(colon - field));
 	name[colon - field] = '\0';
 	colon++;
-	if (!cb_leadspc)
+	if (!CONN(ctx)->leadspc)
 		colon += strspn(colon, " \t");
 	smfi_addheader(ctx, name, (char *)colon);
 }
@@ -200,7 +223,7 @@ cb_edit_headers(SMFICTX *ctx, const mlt_outcome *o)
 		smfi_chgheader(ctx, "Authentication-Results",
 		    o->delete_idx[i - 1], NULL);
 	smfi_insheader(ctx, 0, "Authentication-Results",
-	    (char *)(cb_leadspc ? o->authres : o->authres + 1));
+	    (char *)(CONN(ctx)->leadspc ? o->authres : o->authres + 1));
 	if (o->action.add_header)
 		cb_add_field(ctx, o->qheader);
 }
@@ -240,7 +263,10 @@ cb_abort(SMFICTX *ctx)
 static sfsistat
 cb_close(SMFICTX *ctx)
 {
-	mlt_session_free(SESSION(ctx));
+	if (CONN(ctx) != NULL) {
+		mlt_session_free(CONN(ctx)->s);
+		free(CONN(ctx));
+	}
 	smfi_setpriv(ctx, NULL);
 	return SMFIS_CONTINUE;
 }
