@@ -46,6 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import evalcorpus as ec  # noqa: E402
+import mta  # noqa: E402
 
 ec.need_dkim()
 import dkim  # noqa: E402
@@ -360,40 +361,6 @@ def run_lua(path, text, timeout=60):
 
 # ---------------------------------------------------------------- milter
 
-# One block that valgrind calls definitely lost and that is not ours: any
-# thread that calls libopendkim's dkim_init() (which calls res_init())
-# and is still running at exit leaves glibc's resolv.conf object (96
-# bytes, once per process, whatever the number of calls) behind. Here
-# that is the reload thread. A 25-line program of dkim_init/dkim_close in
-# a thread that outlives main() shows the same; the size does not grow
-# with the number of reloads (1 and 30 reloads give the same 96 bytes).
-VALGRIND_SUPP = """{
-   glibc-resolv-conf-of-a-live-thread-via-libopendkim-dkim_init
-   Memcheck:Leak
-   match-leak-kinds: definite
-   fun:malloc
-   ...
-   fun:__resolv_conf_allocate
-   ...
-   fun:__res_vinit
-   fun:dkim_init
-}
-"""
-
-
-def wrapper(directory):
-    """MILTER_WRAPPER, with the suppression above when it is valgrind."""
-    argv = list(WRAPPER)
-    for i, a in enumerate(argv):
-        if os.path.basename(a) == "valgrind":
-            supp = os.path.join(directory, "valgrind.supp")
-            with open(supp, "w") as f:
-                f.write(VALGRIND_SUPP)
-            argv.insert(i + 1, "--suppressions=" + supp)
-            break
-    return argv
-
-
 def parse_log(line):
     """The per-message line ("QID: ip=... action=... reasons=...") as a
     dict; reasons= is the rest of the line."""
@@ -454,7 +421,8 @@ class Milter:
 
     def start(self):
         """True once the milter listens; else False (see log())."""
-        argv = wrapper(self.dir) + [milter_path(), "-f", "-c", self.conf]
+        argv = mta.valgrind_wrapper() + [milter_path(), "-f", "-c",
+                                         self.conf]
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
@@ -1131,7 +1099,7 @@ def group_cli(wd, dnsconf):
                                          wd.file("cli/never.sock")))
     unknown = wd.file("cli/unknown.conf", "AuthservID %s\n\n"
                       "NoSuchOption yes\n" % MX)
-    argv0 = wrapper(os.path.dirname(bad)) + [milter_path()]
+    argv0 = mta.valgrind_wrapper() + [milter_path()]
 
     def run(*args):
         r = subprocess.run(argv0 + list(args), stdin=subprocess.DEVNULL,
