@@ -57,24 +57,7 @@ python3 python3-dkim postfix swaks libxml2-utils"
 [ -n "$redis" ] && DEPS="$DEPS redis-server"
 
 install_deps() {
-	missing=""
-	for p in $DEPS; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-		    grep -q "install ok installed" || missing="$missing $p"
-	done
-	[ -z "$missing" ] && return 0
-	if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-		echo "quickstart: missing packages:$missing (install them as root)" >&2
-		return 1
-	fi
-	echo "quickstart: installing$missing"
-	export DEBIAN_FRONTEND=noninteractive
-	# The demo runs a private Postfix; the system's stays unconfigured
-	# (no main.cf is written, no service started).
-	echo "postfix postfix/main_mailer_type select No configuration" |
-	    debconf-set-selections
-	apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-	    $missing >/dev/null
+	sh "$src/contrib/install-deps.sh" $DEPS
 }
 
 build_it() {

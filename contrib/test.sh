@@ -35,24 +35,7 @@ redis-server redis-tools libxml2-dev libxml2-utils libcurl4-openssl-dev
 libmail-dmarc-perl libdbd-sqlite3-perl valgrind"
 
 install_deps() {
-	missing=""
-	for p in $DEPS; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
-		    grep -q "install ok installed" || missing="$missing $p"
-	done
-	[ -z "$missing" ] && return 0
-	if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-		echo "test.sh: missing packages:$missing (install them as root)" >&2
-		return 1
-	fi
-	echo "test.sh: installing$missing"
-	export DEBIAN_FRONTEND=noninteractive
-	# Postfix: the tests run private instances; the system one is left
-	# unconfigured (no main.cf written, no service started).
-	echo "postfix postfix/main_mailer_type select No configuration" |
-	    debconf-set-selections
-	apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-	    $missing >/dev/null
+	sh "$src/contrib/install-deps.sh" $DEPS
 }
 
 summary() {

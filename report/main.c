@@ -128,7 +128,7 @@ parse_args(int argc, char **argv, struct args *a)
 	};
 	int c;
 
-	a->conf = DM_SYSCONFDIR "/dmarc-milter.conf";
+	a->conf = "/etc/dmarc-milter.conf";	/* as dmarc-milter's */
 	a->day = -1;
 	while ((c = getopt_long(argc, argv, "c:v", opts, NULL)) != -1) {
 		switch (c) {
