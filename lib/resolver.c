@@ -56,6 +56,9 @@
 #define RESOLVER_CACHE_SLOTS	4096
 #define RESOLVER_CACHE_LOCKS	64
 #define RESOLVER_CACHE_TTL	300
+/* Bigger answers are not kept: the table then holds at most 32 MB, even
+ * when mail from thousands of hostile domains brings 64 KB TXT sets. */
+#define RESOLVER_CACHE_MAX_ANSWER	8192
 
 /* One answer of libunbound, read-only once made, shared by count. */
 struct resolver_ans {
@@ -280,7 +283,8 @@ resolver_cache_put(dm_resolver *r, struct resolver_ans *a)
 	struct resolver_ans *old;
 	int ttl = a->res->ttl;
 
-	if (ttl <= 0 || a->res->bogus || (a->res->rcode !=
+	if (ttl <= 0 || a->res->bogus || a->res->answer_len >
+	    RESOLVER_CACHE_MAX_ANSWER || (a->res->rcode !=
 	    RESOLVER_RCODE_NOERROR && a->res->rcode != RESOLVER_RCODE_NXDOMAIN))
 		return;
 	a->expires = resolver_now() + (ttl < RESOLVER_CACHE_TTL ? ttl :
