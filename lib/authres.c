@@ -226,16 +226,18 @@ dm_authres_servid(const char *value, char *out, size_t outlen)
 /*
  * Reading a trusted upstream's spf= result. The field is first copied
  * without its comments (quoted strings kept whole), then cut at the
- * semicolons that separate the authserv-id from each resinfo.
+ * semicolons that separate the authserv-id from each resinfo. false when
+ * the copy does not fit in out: an escape inside quotes writes two bytes
+ * at once, so two and the NUL must fit before each write.
  */
-static size_t
+static bool
 ar_strip_comments(const char *in, char *out, size_t outlen)
 {
 	size_t o = 0;
 	int depth = 0;
 	bool quoted = false;
 
-	for (; *in != '\0' && o + 1 < outlen; in++) {
+	for (; *in != '\0'; in++) {
 		if (!quoted && *in == '(' && depth < 32) {
 			depth++;
 			continue;
@@ -247,6 +249,8 @@ ar_strip_comments(const char *in, char *out, size_t outlen)
 				depth--;
 			continue;
 		}
+		if (o + 2 >= outlen)
+			break;
 		if (*in == '"')
 			quoted = !quoted;
 		else if (quoted && *in == '\\' && in[1] != '\0')
@@ -255,7 +259,7 @@ ar_strip_comments(const char *in, char *out, size_t outlen)
 		    *in;
 	}
 	out[o] = '\0';
-	return o;
+	return *in == '\0';
 }
 
 static const char *
@@ -337,7 +341,7 @@ dm_authres_read_spf(const char *value, dm_spf_outcome *out)
 	char buf[4096], *ri, *save = NULL;
 	dm_status st = DM_NOTFOUND;
 
-	if (ar_strip_comments(value, buf, sizeof(buf)) + 1 >= sizeof(buf))
+	if (!ar_strip_comments(value, buf, sizeof(buf)))
 		return DM_PERMFAIL;	/* too long to read whole */
 	if ((ri = strtok_r(buf, ";", &save)) == NULL)
 		return DM_NOTFOUND;	/* the authserv-id alone */

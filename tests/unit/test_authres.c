@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <bsd/string.h>
+
 #include "dm_authres.h"
 #include "tap.h"
 
@@ -227,6 +229,36 @@ test_read_spf(void)
 	}
 }
 
+/*
+ * Quoted escapes ("\\x") are copied two bytes at a time: fields ending
+ * on every byte around the 4 KB copy must be refused (too long) without a
+ * write past it (fuzz_authres found one; ASan builds see it).
+ */
+static void
+test_read_spf_long(void)
+{
+	/* two heads: the escapes start at both parities of the offset */
+	static const char *const heads[] = {
+		" mx.example; spf=pass smtp.mailfrom=\"",
+		" mx.example; spf=pass smtp.mailfrom=\"x",
+	};
+	char value[4200];
+	dm_spf_outcome o;
+	size_t h, len, n, bad = 0;
+
+	for (h = 0; h < 2; h++)
+		for (len = 4080; len < 4110; len++) {
+			n = strlcpy(value, heads[h], sizeof(value));
+			for (; n < len; n++)
+				value[n] = '\\';
+			value[n] = '\0';
+			if (dm_authres_read_spf(value, &o) != DM_PERMFAIL)
+				bad++;
+		}
+	tap_is_int((long)bad, 0, "4 KB of quoted escapes: refused, every "
+	    "length");
+}
+
 int
 main(void)
 {
@@ -240,5 +272,6 @@ main(void)
 	test_special();
 	test_servid();
 	test_read_spf();
+	test_read_spf_long();
 	return tap_done();
 }
