@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tap.h"
 
@@ -115,4 +116,40 @@ tap_fixture_dir(void)
 
 	snprintf(dir, sizeof(dir), "%s/tests/fixtures", src ? src : ".");
 	return dir;
+}
+
+char *
+tap_slurp(const char *path, size_t *len)
+{
+	char *buf = NULL, *nb;
+	size_t cap = 0, n = 0, got;
+	FILE *fp;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return NULL;
+	do {
+		if (cap - n < 65536) {
+			if ((nb = realloc(buf, cap + 65536 + 1)) == NULL)
+				tap_bail("realloc");
+			buf = nb;
+			cap += 65536;
+		}
+		got = fread(buf + n, 1, cap - n, fp);
+		n += got;
+	} while (got > 0);
+	fclose(fp);
+	buf[n] = '\0';
+	if (len != NULL)
+		*len = n;
+	return buf;
+}
+
+double
+tap_seconds_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) +
+	    (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }

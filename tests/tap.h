@@ -23,6 +23,15 @@ void tap_bail(const char *fmt, ...)
 /* Prints "1..N"; returns 0 when every test passed, 1 otherwise. */
 int tap_done(void);
 
+/*
+ * The whole file at path, NUL-terminated (*len, may be NULL, without the
+ * NUL); NULL when it cannot be opened. Out of memory bails out.
+ */
+char *tap_slurp(const char *path, size_t *len);
+/* Seconds (CLOCK_MONOTONIC) since *t0. */
+struct timespec;
+double tap_seconds_since(const struct timespec *t0);
+
 /* Directory of fixtures: $srcdir/tests/fixtures (set by make check). */
 const char *tap_fixture_dir(void);
 

@@ -20,3 +20,14 @@ testdns_resolver(const char *name, int timeout_ms)
 		tap_bail("resolver over %s: %s", conf, err);
 	return r;
 }
+
+dm_org *
+testdns_org(dm_resolver *r, dm_org_method m)
+{
+	char err[256] = "";
+	dm_org *o;
+
+	if ((o = dm_org_new(m, r, NULL, err, sizeof(err))) == NULL)
+		tap_bail("%s: %s", dm_org_method_str(m), err);
+	return o;
+}

@@ -98,7 +98,6 @@ static const struct align_case {
 int
 main(void)
 {
-	char err[256] = "";
 	const struct align_case *c;
 	dm_org *orgs[2];
 	dm_resolver *r;
@@ -107,12 +106,8 @@ main(void)
 	size_t i;
 
 	r = testdns_resolver("orgdomain.conf", 2000);
-	orgs[TW] = dm_org_new(DM_ORG_TREEWALK, r, NULL, err, sizeof(err));
-	if (orgs[TW] == NULL)
-		tap_bail("treewalk: %s", err);
-	orgs[PSL] = dm_org_new(DM_ORG_PSL, r, NULL, err, sizeof(err));
-	if (orgs[PSL] == NULL)
-		tap_bail("psl: %s", err);
+	orgs[TW] = testdns_org(r, DM_ORG_TREEWALK);
+	orgs[PSL] = testdns_org(r, DM_ORG_PSL);
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		c = &cases[i];

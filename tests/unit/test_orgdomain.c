@@ -274,17 +274,12 @@ check_bad_psl(dm_resolver *r)
 int
 main(void)
 {
-	char err[256] = "";
 	dm_resolver *r;
 	size_t i;
 
 	r = testdns_resolver("orgdomain.conf", 2000);
-	orgs[TW] = dm_org_new(DM_ORG_TREEWALK, r, NULL, err, sizeof(err));
-	if (orgs[TW] == NULL)
-		tap_bail("treewalk: %s", err);
-	orgs[PSL] = dm_org_new(DM_ORG_PSL, r, NULL, err, sizeof(err));
-	if (orgs[PSL] == NULL)
-		tap_bail("psl: %s", err);
+	orgs[TW] = testdns_org(r, DM_ORG_TREEWALK);
+	orgs[PSL] = testdns_org(r, DM_ORG_PSL);
 
 	for (i = 0; i < sizeof(disc_cases) / sizeof(disc_cases[0]); i++)
 		check_discovery(&disc_cases[i]);

@@ -125,33 +125,14 @@ write_file(const char *name, const char *text)
 		tap_bail("cannot write %s", path);
 }
 
+/* A file of the temporary directory, whole (tap_slurp). */
 static char *
 slurp(const char *name, size_t *len)
 {
-	char path[256], *buf = NULL;
-	size_t cap = 0, n = 0, got;
-	FILE *fp;
+	char path[256];
 
 	path_of(path, sizeof(path), name);
-	if ((fp = fopen(path, "r")) == NULL)
-		return NULL;
-	do {
-		if (cap - n < 65536) {
-			char *nb = realloc(buf, cap + 65536 + 1);
-
-			if (nb == NULL)
-				tap_bail("realloc");
-			buf = nb;
-			cap += 65536;
-		}
-		got = fread(buf + n, 1, cap - n, fp);
-		n += got;
-	} while (got > 0);
-	fclose(fp);
-	buf[n] = '\0';
-	if (len != NULL)
-		*len = n;
-	return buf;
+	return tap_slurp(path, len);
 }
 
 static void
@@ -265,16 +246,6 @@ message(size_t *len)
 	return m;
 }
 
-static double
-seconds_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) +
-	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static void
 relay_of(const struct relay_case *c, rpt_relay *o, char *hp, size_t hplen,
     char *ca, size_t calen)
@@ -338,7 +309,7 @@ run_case(const struct relay_case *c, const char *msg, size_t len)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = rpt_send_relay(&o, "dmarc@r.example", c->rcpts, c->nrcpt, msg,
 	    len, c->timeout, err, sizeof(err));
-	took = seconds_since(&t0);
+	took = tap_seconds_since(&t0);
 	if (strstr(err, PASS) != NULL)
 		password_leaked = true;
 	tap_is_int(rc, c->want, "%s: returns %d (%s)", c->tag, c->want, err);

@@ -59,39 +59,20 @@ write_file(const char *path, const char *text, mode_t mode)
 		tap_bail("cannot write %s", path);
 }
 
-static char *
-slurp(const char *name, size_t *len)
-{
-	char path[256], *buf = NULL;
-	size_t cap = 0, n = 0, got;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((fp = fopen(path, "r")) == NULL)
-		return NULL;
-	do {
-		if (cap - n < 65536) {
-			char *nb = realloc(buf, cap + 65536 + 1);
-
-			if (nb == NULL)
-				tap_bail("realloc");
-			buf = nb;
-			cap += 65536;
-		}
-		got = fread(buf + n, 1, cap - n, fp);
-		n += got;
-	} while (got > 0);
-	fclose(fp);
-	buf[n] = '\0';
-	if (len != NULL)
-		*len = n;
-	return buf;
-}
-
 static void
 path_of(char *out, size_t size, const char *name)
 {
 	snprintf(out, size, "%s/%s", dir, name);
+}
+
+/* A file of the temporary directory, whole (tap_slurp). */
+static char *
+slurp(const char *name, size_t *len)
+{
+	char path[256];
+
+	path_of(path, sizeof(path), name);
+	return tap_slurp(path, len);
 }
 
 static void
@@ -220,16 +201,6 @@ pid_gone(pid_t pid)
 	return p != NULL && p[1] == ' ' && p[2] == 'Z';	/* a zombie */
 }
 
-static double
-seconds_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) +
-	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static void
 test_failures(void)
 {
@@ -298,8 +269,8 @@ test_failures(void)
 	    err, sizeof(err));
 	tap_ok(rc == -1 && strstr(err, "did not finish within 1 s and was "
 	    "killed") != NULL, "a hung sendmail: %s", err);
-	tap_ok(seconds_since(&t0) < 5.0, "killed after about 1 s (%.2f s)",
-	    seconds_since(&t0));
+	tap_ok(tap_seconds_since(&t0) < 5.0, "killed after about 1 s (%.2f s)",
+	    tap_seconds_since(&t0));
 	bg = slurp("bgpid", NULL);
 	bgpid = bg != NULL ? (pid_t)atoi(bg) : 0;
 	free(bg);

@@ -269,16 +269,11 @@ main(void)
 {
 	dm_org *orgs[2];
 	dm_resolver *r;
-	char err[256] = "";
 	size_t i;
 
 	r = testdns_resolver("ruaverify.conf", 2000);
-	orgs[TW] = dm_org_new(DM_ORG_TREEWALK, r, NULL, err, sizeof(err));
-	if (orgs[TW] == NULL)
-		tap_bail("treewalk: %s", err);
-	orgs[PSL] = dm_org_new(DM_ORG_PSL, r, NULL, err, sizeof(err));
-	if (orgs[PSL] == NULL)
-		tap_bail("psl: %s", err);
+	orgs[TW] = testdns_org(r, DM_ORG_TREEWALK);
+	orgs[PSL] = testdns_org(r, DM_ORG_PSL);
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		test_row(r, orgs[rows[i].m], &rows[i]);
 	test_repeat(r, orgs[TW]);
