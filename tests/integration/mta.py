@@ -154,6 +154,33 @@ def _wait_pid(proc, timeout):
         return None
 
 
+def _terminate(server, timeout):
+    """SIGTERM to server.proc, SIGKILL to its process group after timeout.
+    Returns (exit status, pid, whether SIGKILL was needed), or (None,
+    None, False) when it was not running. The server stays in _running,
+    its proc kept, until it is gone: a signal that ends the test during
+    the wait still leaves _stop_all a server to stop."""
+    proc = server.proc
+    if proc is None:
+        return None, None, False
+    killed = False
+    rc = proc.poll()
+    if rc is None:
+        try:
+            proc.send_signal(signal.SIGTERM)
+        except OSError:
+            pass
+        rc = _wait_pid(proc, timeout)
+    if rc is None:
+        killed = True
+        _killpg(proc.pid, signal.SIGKILL)
+        rc = _wait_pid(proc, 5)
+    server.proc = None
+    if server in _running:
+        _running.remove(server)
+    return rc, proc.pid, killed
+
+
 def _killpg(pgid, sig):
     try:
         os.killpg(pgid, sig)
@@ -370,26 +397,14 @@ class PrivatePostfix:
         """SIGTERM to the master (it stops its children), then SIGKILL
         to its process group if anything is left. Returns the master's
         exit status (None if it was not running)."""
-        if self.proc is None:
+        rc, pid, _ = _terminate(self, timeout)
+        if pid is None:
             return None
-        proc, self.proc = self.proc, None
-        if self in _running:
-            _running.remove(self)
-        rc = proc.poll()
-        if rc is None:
-            try:
-                proc.send_signal(signal.SIGTERM)
-            except OSError:
-                pass
-            rc = _wait_pid(proc, timeout)
-        if rc is None:
-            _killpg(proc.pid, signal.SIGKILL)
-            rc = _wait_pid(proc, 5)
         # Children that outlived the master (they share its group).
         deadline = time.monotonic() + 5
-        while _killpg(proc.pid, 0) and time.monotonic() < deadline:
+        while _killpg(pid, 0) and time.monotonic() < deadline:
             time.sleep(0.05)
-        _killpg(proc.pid, signal.SIGKILL)
+        _killpg(pid, signal.SIGKILL)
         return rc
 
     def running(self):
@@ -556,6 +571,7 @@ class Milter:
         self.options.update(options or {})
         self.proc = None
         self.exit_status = None
+        self.killed = False
         self.wrapper = valgrind_wrapper()
 
     def __repr__(self):
@@ -647,24 +663,10 @@ class Milter:
         """SIGTERM, wait, SIGKILL after timeout. Returns the exit status
         (negative: killed by that signal; also kept in exit_status) and
         sets killed=True if SIGKILL was needed."""
-        self.killed = False
         if self.proc is None:
             return self.exit_status
-        proc, self.proc = self.proc, None
-        if self in _running:
-            _running.remove(self)
-        rc = proc.poll()
-        if rc is None:
-            try:
-                proc.send_signal(signal.SIGTERM)
-            except OSError:
-                pass
-            rc = _wait_pid(proc, timeout)
-        if rc is None:
-            self.killed = True
-            _killpg(proc.pid, signal.SIGKILL)
-            rc = _wait_pid(proc, 5)
-        _killpg(proc.pid, signal.SIGKILL)   # a wrapper's leftovers
+        rc, pid, self.killed = _terminate(self, timeout)
+        _killpg(pid, signal.SIGKILL)   # a wrapper's leftovers
         self.exit_status = rc
         return rc
 
@@ -1047,22 +1049,7 @@ class RedisServer:
 
     def stop(self, timeout=10):
         """SIGTERM by PID, SIGKILL after timeout; the exit status."""
-        if self.proc is None:
-            return None
-        proc, self.proc = self.proc, None
-        if self in _running:
-            _running.remove(self)
-        rc = proc.poll()
-        if rc is None:
-            try:
-                proc.send_signal(signal.SIGTERM)
-            except OSError:
-                pass
-            rc = _wait_pid(proc, timeout)
-        if rc is None:
-            _killpg(proc.pid, signal.SIGKILL)
-            rc = _wait_pid(proc, 5)
-        return rc
+        return _terminate(self, timeout)[0]
 
     def log_tail(self, lines=20):
         return _tail(self.logfile, lines)
