@@ -449,7 +449,8 @@ rr_verdict(struct call *c, CURLcode cc, char *err, size_t errlen)
 	    curl_easy_strerror(cc);
 
 	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
-	if (c->timed_out) {
+	/* our deadline or libcurl's (server response) one: the same words */
+	if (c->timed_out || cc == CURLE_OPERATION_TIMEDOUT) {
 		snprintf(err, errlen, "%s: timed out after %ld s", c->label,
 		    c->timeout);
 		return RPT_RELAY_TEMPFAIL;
