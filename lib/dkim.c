@@ -24,6 +24,7 @@
 #include <opendkim/dkim.h>
 
 #include "dm_dkim.h"
+#include "dm_dkimkey.h"
 #include "dm_log.h"
 
 /*
@@ -302,6 +303,7 @@ dm_dkim_new(dm_resolver *r, char *err, size_t errlen)
 		return NULL;
 	}
 	d->resolver = r;
+	dm_dkimkey_init();
 	if ((d->lib = dkim_init(NULL, NULL)) == NULL) {
 		snprintf(err, errlen, "dkim: dkim_init failed");
 		goto fail;

@@ -18,6 +18,7 @@
 #include <opendkim/dkim.h>
 
 #include "dm_dkim.h"
+#include "dm_dkimkey.h"
 #include "dm_resolver.h"
 #include "tap.h"
 #include "testdns.h"
@@ -667,6 +668,43 @@ test_threads(void)
 		free(sigs[i]);
 }
 
+/* ---- the decoded-key cache (lib/dkimkey.c) -------------------------------- */
+
+static void
+test_keycache(void)
+{
+	static const struct signspec rsa = RSA("rsa", "dkim.example", R, R);
+	static const struct signspec ed = ED("ed", R, R);
+	const char *hdrs[MAX_HDRS], *body;
+	uint64_t h0, m0, h1, m1;
+	struct vresult v;
+	char *sig, *sig2;
+	int i, pass = 0;
+
+	sig = sign_msg(&rsa, base_hdrs, base_body);
+	sig2 = sign_msg(&ed, base_hdrs, base_body);
+	dm_dkimkey_stats(&h0, &m0);
+	for (i = 0; i < 3; i++) {
+		verify(&sig, 1, base_hdrs, base_body, 0, &v);
+		pass += v.n == 1 && v.sigs[0].result == DM_DKIM_PASS;
+	}
+	dm_dkimkey_stats(&h1, &m1);
+	tap_is_int(pass, 3, "keycache: one RSA key, three verifications pass");
+	tap_ok(h1 - h0 >= 2 && m1 - m0 <= 1, "keycache: the key was decoded "
+	    "once and served from the cache after (hits %llu, misses %llu)",
+	    (unsigned long long)(h1 - h0), (unsigned long long)(m1 - m0));
+	tamper_msg(T_BODY, hdrs, &body);
+	verify(&sig, 1, hdrs, body, 0, &v);
+	tap_ok(v.n == 1 && v.sigs[0].result == DM_DKIM_FAIL,
+	    "keycache: a cached key still fails a tampered body");
+	verify(&sig2, 1, base_hdrs, base_body, 0, &v);
+	verify(&sig2, 1, base_hdrs, base_body, 0, &v);
+	tap_ok(v.n == 1 && v.sigs[0].result == DM_DKIM_PASS,
+	    "keycache: an Ed25519 key beside it, from the cache too");
+	free(sig);
+	free(sig2);
+}
+
 /* ---- the interface itself ------------------------------------------------ */
 
 static void
@@ -736,6 +774,7 @@ main(void)
 	test_odd_fields();
 	test_names();
 	test_threads();
+	test_keycache();
 	test_api();
 
 	dkim_close(signer);

@@ -1,0 +1,139 @@
+/*
+ * lib/dkimkey.c - the DKIM public-key cache of dm_dkimkey.h: our
+ * d2i_PUBKEY_bio in front of libcrypto's.
+ *
+ * A direct-mapped table of DKIMKEY_SLOTS decoded keys, keyed by their DER
+ * bytes (compared whole, not only hashed); a new key replaces its slot's.
+ * The cache holds one reference of each key, every caller gets its own.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "dm_dkimkey.h"
+#include "dm_log.h"
+
+#define DKIMKEY_SLOTS	256
+#define DKIMKEY_MAX_DER	4096	/* RSA-4096 is ~550 bytes */
+
+typedef EVP_PKEY *(*dkimkey_d2i)(BIO *, EVP_PKEY **);
+
+struct dkimkey_slot {
+	unsigned char *der;
+	size_t len;
+	EVP_PKEY *key;
+};
+
+static pthread_once_t dkimkey_once = PTHREAD_ONCE_INIT;
+static dkimkey_d2i dkimkey_real;
+static pthread_mutex_t dkimkey_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct dkimkey_slot dkimkey_slots[DKIMKEY_SLOTS];
+static uint64_t dkimkey_hits, dkimkey_misses;
+
+static void
+dkimkey_find_real(void)
+{
+	dkimkey_real = (dkimkey_d2i)dlsym(RTLD_NEXT, "d2i_PUBKEY_bio");
+	if (dkimkey_real == NULL)
+		dm_log_oom();	/* libcrypto without it: cannot go on */
+}
+
+void
+dm_dkimkey_init(void)
+{
+	(void)pthread_once(&dkimkey_once, dkimkey_find_real);
+}
+
+void
+dm_dkimkey_stats(uint64_t *hits, uint64_t *misses)
+{
+	pthread_mutex_lock(&dkimkey_mu);
+	*hits = dkimkey_hits;
+	*misses = dkimkey_misses;
+	pthread_mutex_unlock(&dkimkey_mu);
+}
+
+static size_t
+dkimkey_slot_of(const unsigned char *p, size_t len)
+{
+	uint32_t h = 2166136261u;
+
+	while (len-- > 0)
+		h = (h ^ *p++) * 16777619u;
+	return h % DKIMKEY_SLOTS;
+}
+
+/* A new reference to the cached key of these bytes, or NULL. */
+static EVP_PKEY *
+dkimkey_get(const unsigned char *der, size_t len)
+{
+	struct dkimkey_slot *s = &dkimkey_slots[dkimkey_slot_of(der, len)];
+	EVP_PKEY *k = NULL;
+
+	pthread_mutex_lock(&dkimkey_mu);
+	if (s->key != NULL && s->len == len && memcmp(s->der, der, len) == 0 &&
+	    EVP_PKEY_up_ref(s->key) == 1) {
+		k = s->key;
+		dkimkey_hits++;
+	} else
+		dkimkey_misses++;
+	pthread_mutex_unlock(&dkimkey_mu);
+	return k;
+}
+
+/* Keep k (a reference of its own) for these bytes. */
+static void
+dkimkey_put(const unsigned char *der, size_t len, EVP_PKEY *k)
+{
+	struct dkimkey_slot *s = &dkimkey_slots[dkimkey_slot_of(der, len)];
+	unsigned char *copy;
+	EVP_PKEY *old;
+
+	if ((copy = malloc(len)) == NULL || EVP_PKEY_up_ref(k) != 1) {
+		free(copy);
+		return;		/* not kept: nothing is lost but time */
+	}
+	memcpy(copy, der, len);
+	pthread_mutex_lock(&dkimkey_mu);
+	old = s->key;
+	free(s->der);
+	s->der = copy;
+	s->len = len;
+	s->key = k;
+	pthread_mutex_unlock(&dkimkey_mu);
+	EVP_PKEY_free(old);
+}
+
+/*
+ * libopendkim calls this with a memory BIO over the key's DER and a NULL
+ * second argument; any other use goes straight to libcrypto. The BIO is
+ * consumed as libcrypto would (read to its end).
+ */
+EVP_PKEY *
+d2i_PUBKEY_bio(BIO *bp, EVP_PKEY **a)
+{
+	unsigned char der[DKIMKEY_MAX_DER];
+	char *data;
+	long n;
+	EVP_PKEY *k;
+
+	dm_dkimkey_init();
+	if (a != NULL || bp == NULL || BIO_method_type(bp) != BIO_TYPE_MEM ||
+	    (n = BIO_get_mem_data(bp, &data)) <= 0 || n > DKIMKEY_MAX_DER)
+		return dkimkey_real(bp, a);
+	memcpy(der, data, (size_t)n);
+	if ((k = dkimkey_get(der, (size_t)n)) != NULL) {
+		(void)BIO_read(bp, der, (int)n);
+		return k;
+	}
+	if ((k = dkimkey_real(bp, NULL)) != NULL)
+		dkimkey_put(der, (size_t)n, k);
+	return k;
+}
