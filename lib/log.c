@@ -15,6 +15,8 @@
 
 #include "dm_log.h"
 
+#define LOG_QID_MAX	128
+
 static int log_where = DM_LOG_TO_STDERR;
 static int log_level = DM_LOG_INFO;
 static char log_ident[64] = "dmarc-milter";
@@ -91,9 +93,13 @@ dm_vlog(int level, const char *qid, const char *fmt, va_list ap)
 
 	if (level > log_level)
 		return;
+	/* The queue id comes from the MTA: at most LOG_QID_MAX of it, so
+	 * that the message itself always has room (and off stays small). */
 	if (qid != NULL && *qid != '\0')
-		off = snprintf(line, sizeof(line), "%s: ", qid);
-	vsnprintf(line + off, sizeof(line) - off, fmt, ap);
+		off = snprintf(line, sizeof(line), "%.*s: ", LOG_QID_MAX, qid);
+	if (off < 0)
+		off = 0;
+	vsnprintf(line + off, sizeof(line) - (size_t)off, fmt, ap);
 	if (log_where & DM_LOG_TO_SYSLOG)
 		syslog(level, "%s", line);
 	if (log_where & DM_LOG_TO_STDERR)
