@@ -52,6 +52,9 @@
 /* the embedded store: a period's last counts may wait this long in a
  * journal segment the milter has not closed yet (STORE_ROTATE_MS) */
 #define REPORT_JOURNAL_GRACE	120
+/* destinations of one report: ruaverify gives at most DM_RUA_MAX */
+#define REPORT_DEST_MAX		16
+_Static_assert(DM_RUA_MAX <= REPORT_DEST_MAX, "REPORT_DEST_MAX too small");
 
 struct args {
 	const char *conf, *dry_dir, *domain, *format;
@@ -301,13 +304,13 @@ static int
 build_mail(struct run *r, struct report *rp, const char **to, size_t *nto,
     char **eml, size_t *emllen)
 {
-	const char *uris[16];
-	char ubuf[16][560];
+	const char *uris[REPORT_DEST_MAX];
+	char ubuf[REPORT_DEST_MAX][560];
 	rpt_mail m;
 	size_t i;
 
 	mail_init(r, rp, &m);
-	for (*nto = 0, i = 0; i < rp->nd; i++)
+	for (*nto = 0, i = 0; i < rp->nd && i < REPORT_DEST_MAX; i++)
 		if (rp->d[i].max_size == 0 || rp->d[i].max_size >= rp->size)
 			to[(*nto)++] = rp->d[i].addr;
 		else
@@ -320,7 +323,7 @@ build_mail(struct run *r, struct report *rp, const char **to, size_t *nto,
 	m.nto = *nto;
 	if (*nto > 0)
 		return rpt_mail_build(&m, eml, emllen);
-	for (i = 0; i < rp->nd && i < 16; i++) {
+	for (i = 0; i < rp->nd && i < REPORT_DEST_MAX; i++) {
 		to[i] = rp->d[i].addr;
 		snprintf(ubuf[i], sizeof(ubuf[i]), "mailto:%s!%llu",
 		    rp->d[i].addr, (unsigned long long)rp->d[i].max_size);
@@ -429,7 +432,7 @@ static int
 report_group(struct run *r, const rpt_group *g, const char *report_id)
 {
 	struct report rp = { .g = g, .id = report_id };
-	const char *to[16];
+	const char *to[REPORT_DEST_MAX];
 	char *eml = NULL;
 	size_t nto = 0, emllen = 0;
 	dm_status st;
