@@ -457,15 +457,55 @@ assemble(struct buf *b, const rpt_mail *m, const char *extra_id,
 
 /* --- the public part ----------------------------------------------------- */
 
+/* Room for deflate's output: *p grows by doubling. -1 when out of memory. */
+static int
+gz_room(unsigned char **p, size_t *cap, size_t used)
+{
+	unsigned char *np;
+
+	if (*p != NULL && used < *cap)
+		return 0;
+	if (*p != NULL)
+		*cap *= 2;
+	if ((np = realloc(*p, *cap)) == NULL)
+		return -1;
+	*p = np;
+	return 0;
+}
+
+/*
+ * Deflate what z holds as input (the last chunk finishes the stream).
+ * 0; -1 (ENOMEM) or -2 (zlib failed).
+ */
+static int
+gz_chunk(z_stream *z, unsigned char **p, size_t *cap, size_t *used,
+    bool last)
+{
+	int rc;
+
+	do {
+		if (gz_room(p, cap, *used) != 0)
+			return -1;
+		z->next_out = *p + *used;
+		z->avail_out = (uInt)(*cap - *used > (1u << 30) ? (1u << 30) :
+		    *cap - *used);
+		if ((rc = deflate(z, last ? Z_FINISH : Z_NO_FLUSH)) ==
+		    Z_STREAM_ERROR)
+			return -2;
+		*used = (size_t)(z->next_out - *p);
+	} while (z->avail_in > 0 || (last && rc != Z_STREAM_END));
+	return 0;
+}
+
 int
 rpt_gzip(const char *xml, size_t len, const char *name_in_gzip,
     unsigned char **out, size_t *outlen)
 {
 	z_stream z;
 	gz_header gh;
-	unsigned char *p = NULL, *np;
-	size_t cap, done = 0;
-	int rc;
+	unsigned char *p = NULL;
+	size_t cap, done = 0, chunk;
+	int rc = -2;
 
 	*out = NULL;
 	*outlen = 0;
@@ -477,52 +517,26 @@ rpt_gzip(const char *xml, size_t len, const char *name_in_gzip,
 		errno = ENOMEM;
 		return -1;
 	}
-	gh.time = 0;
-	gh.os = 255;
+	gh.os = 255;		/* mtime 0, OS unknown: equal input, equal bytes */
 	gh.name = (Bytef *)(uintptr_t)name_in_gzip;
-	if (deflateSetHeader(&z, &gh) != Z_OK)
-		goto zfail;
 	cap = len / 4 + 1024 + (name_in_gzip ? strlen(name_in_gzip) : 0);
-	do {
-		size_t chunk_in = len - done;
-
-		if (chunk_in > (1u << 30))
-			chunk_in = 1u << 30;
-		z.next_in = (Bytef *)(uintptr_t)(xml + done);
-		z.avail_in = (uInt)chunk_in;
-		do {
-			if (*outlen == cap || p == NULL) {
-				if (p != NULL)
-					cap *= 2;
-				if ((np = realloc(p, cap)) == NULL) {
-					free(p);
-					deflateEnd(&z);
-					errno = ENOMEM;
-					return -1;
-				}
-				p = np;
-			}
-			z.next_out = p + *outlen;
-			z.avail_out = (uInt)(cap - *outlen > (1u << 30) ?
-			    (1u << 30) : cap - *outlen);
-			rc = deflate(&z, done + chunk_in == len ? Z_FINISH :
-			    Z_NO_FLUSH);
-			if (rc == Z_STREAM_ERROR)
-				goto zfail;
-			*outlen = (size_t)(z.next_out - p);
-		} while (z.avail_in > 0 || (done + chunk_in == len &&
-		    rc != Z_STREAM_END));
-		done += chunk_in;
-	} while (done < len);
+	if (deflateSetHeader(&z, &gh) == Z_OK)
+		do {	/* avail_in is 32 bits: at most 1 GB at a time */
+			chunk = len - done > (1u << 30) ? 1u << 30 : len - done;
+			z.next_in = (Bytef *)(uintptr_t)(xml + done);
+			z.avail_in = (uInt)chunk;
+			done += chunk;
+			rc = gz_chunk(&z, &p, &cap, outlen, done == len);
+		} while (rc == 0 && done < len);
 	deflateEnd(&z);
+	if (rc != 0) {
+		free(p);
+		*outlen = 0;
+		errno = rc == -1 ? ENOMEM : EIO;
+		return -1;
+	}
 	*out = p;
 	return 0;
-zfail:
-	free(p);
-	deflateEnd(&z);
-	*outlen = 0;
-	errno = EIO;
-	return -1;
 }
 
 int

@@ -299,120 +299,164 @@ verdict(const struct run *r, char *err, size_t errlen, int timeout_sec)
 	return 0;
 }
 
-int
-rpt_send_sendmail(const char *sendmail_path, const char *from,
-    const char *const *rcpts, size_t n, const char *eml, size_t len,
-    int timeout_sec, char *err, size_t errlen)
+/* The arguments become argv for execv, or NULL with err set. */
+static char **
+make_argv(const char *path, const char *from, const char *const *rcpts,
+    size_t n, char *err, size_t errlen)
 {
-	int inp[2] = { -1, -1 }, outp[2] = { -1, -1 }, exp_[2] = { -1, -1 };
-	struct run r;
-	char **argv = NULL;
-	sigset_t pipeset, old, pend;
-	bool pipe_pending;
-	long maxfd;
-	ssize_t got;
+	char **argv;
 	size_t i, a = 0;
-	int e = 0, rc = -1;
 
-	if (errlen > 0)
-		err[0] = '\0';
-	if (sendmail_path == NULL || sendmail_path[0] != '/' ||
-	    !clean_arg(from) || rcpts == NULL || n == 0 || (eml == NULL &&
-	    len > 0)) {
+	if (path == NULL || path[0] != '/' || !clean_arg(from) ||
+	    rcpts == NULL || n == 0) {
 		snprintf(err, errlen, "sendmail: need an absolute path, a "
 		    "sender and recipients");
-		return -1;
+		return NULL;
 	}
 	for (i = 0; i < n; i++)
 		if (!clean_arg(rcpts[i])) {
 			snprintf(err, errlen, "sendmail: recipient %zu is empty "
 			    "or has control characters", i + 1);
-			return -1;
+			return NULL;
 		}
-	memset(&r, 0, sizeof(r));
-	r.path = sendmail_path;
-	r.in = r.out = r.pidfd = -1;
-	r.len = len;
 	if ((argv = calloc(n + 6, sizeof(*argv))) == NULL) {
 		snprintf(err, errlen, "sendmail: out of memory");
-		return -1;
+		return NULL;
 	}
-	argv[a++] = (char *)(uintptr_t)sendmail_path;
+	argv[a++] = (char *)(uintptr_t)path;
 	argv[a++] = (char *)(uintptr_t)"-i";
 	argv[a++] = (char *)(uintptr_t)"-f";
 	argv[a++] = (char *)(uintptr_t)from;
 	argv[a++] = (char *)(uintptr_t)"--";
 	for (i = 0; i < n; i++)
 		argv[a++] = (char *)(uintptr_t)rcpts[i];
-	argv[a] = NULL;
-	if ((maxfd = sysconf(_SC_OPEN_MAX)) < 0 || maxfd > 65536)
-		maxfd = 65536;
+	return argv;
+}
 
+static void
+close_pair(int p[2])
+{
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+	p[0] = p[1] = -1;
+}
+
+/*
+ * fork and exec; on success r->pid, r->in (non-blocking, or -1 when
+ * there is nothing to write), r->out and r->pidfd are set. The child's
+ * exec failure comes back through a close-on-exec pipe.
+ */
+static int
+spawn(struct run *r, char **argv, char *err, size_t errlen)
+{
+	int inp[2] = { -1, -1 }, outp[2] = { -1, -1 }, exp_[2] = { -1, -1 };
+	long maxfd = sysconf(_SC_OPEN_MAX);
+	ssize_t got;
+	int e = 0, rc = -1;
+
+	if (maxfd < 0 || maxfd > 65536)
+		maxfd = 65536;
 	if (pipe2(inp, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0 ||
-	    pipe2(exp_, O_CLOEXEC) < 0) {
-		snprintf(err, errlen, "cannot start %s: pipe: %s",
-		    sendmail_path, strerror(errno));
+	    pipe2(exp_, O_CLOEXEC) < 0 || (r->pid = fork()) < 0) {
+		snprintf(err, errlen, "cannot start %s: %s", r->path,
+		    strerror(errno));
 		goto out;
 	}
-	if ((r.pid = fork()) < 0) {
-		snprintf(err, errlen, "cannot start %s: fork: %s",
-		    sendmail_path, strerror(errno));
-		goto out;
-	}
-	if (r.pid == 0)
-		child(sendmail_path, argv, inp[0], outp[1], exp_[1], maxfd);
-	/* the parent */
-	close(inp[0]);
-	close(outp[1]);
-	close(exp_[1]);
-	inp[0] = outp[1] = exp_[1] = -1;
-	r.in = inp[1];
-	r.out = outp[0];
+	if (r->pid == 0)
+		child(r->path, argv, inp[0], outp[1], exp_[1], maxfd);
+	r->in = inp[1];
+	r->out = outp[0];
 	inp[1] = outp[0] = -1;
-	setpgid(r.pid, r.pid);	/* also here: no race with a kill */
+	setpgid(r->pid, r->pid);	/* also here: no race with a kill */
+	close(exp_[1]);
+	exp_[1] = -1;
 	do
 		got = read(exp_[0], &e, sizeof(e));
 	while (got < 0 && errno == EINTR);
 	if (got == (ssize_t)sizeof(e)) {
-		reap(&r, 0);
-		snprintf(err, errlen, "cannot execute %s: %s", sendmail_path,
+		reap(r, 0);
+		snprintf(err, errlen, "cannot execute %s: %s", r->path,
 		    strerror(e));
 		goto out;
 	}
 #ifdef SYS_pidfd_open
-	r.pidfd = (int)syscall(SYS_pidfd_open, r.pid, 0);
+	r->pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
 #endif
-	if (fcntl(r.in, F_SETFL, O_NONBLOCK) < 0 ||
-	    fcntl(r.out, F_SETFL, O_NONBLOCK) < 0) {
-		kill(-r.pid, SIGKILL);
-		kill(r.pid, SIGKILL);
-		reap(&r, 0);
-		snprintf(err, errlen, "%s: fcntl: %s", sendmail_path,
+	if (fcntl(r->in, F_SETFL, O_NONBLOCK) < 0 ||
+	    fcntl(r->out, F_SETFL, O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "%s: fcntl: %s", r->path,
 		    strerror(errno));
+		kill(-r->pid, SIGKILL);
+		kill(r->pid, SIGKILL);
+		reap(r, 0);
 		goto out;
 	}
-	if (len == 0) {
-		close(r.in);
-		r.in = -1;
-	}
+	rc = 0;
+out:
+	close_pair(inp);
+	close_pair(outp);
+	close_pair(exp_);
+	return rc;
+}
 
-	/* A write to a reader that is gone must not kill us. */
+/*
+ * Feed the message and wait, with SIGPIPE blocked in this thread: a
+ * write to a reader that is gone must not kill us. A SIGPIPE our write
+ * raised is consumed; one that was pending before is left alone.
+ */
+static void
+run_guarded(struct run *r, const char *eml, int timeout_sec)
+{
+	struct timespec zero = { 0, 0 };
+	sigset_t pipeset, old, pend;
+	bool pipe_pending;
+
 	sigemptyset(&pipeset);
 	sigaddset(&pipeset, SIGPIPE);
 	sigemptyset(&pend);
 	sigpending(&pend);
 	pipe_pending = sigismember(&pend, SIGPIPE) == 1;
 	pthread_sigmask(SIG_BLOCK, &pipeset, &old);
-	run_loop(&r, eml, timeout_sec > 0 ? now_ms() + (int64_t)timeout_sec *
+	run_loop(r, eml, timeout_sec > 0 ? now_ms() + (int64_t)timeout_sec *
 	    1000 : 0);
-	if (r.epipe && !pipe_pending) {
-		struct timespec zero = { 0, 0 };
-
+	if (r->epipe && !pipe_pending)
 		while (sigtimedwait(&pipeset, NULL, &zero) < 0 &&
 		    errno == EINTR)
 			;
-	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+int
+rpt_send_sendmail(const char *sendmail_path, const char *from,
+    const char *const *rcpts, size_t n, const char *eml, size_t len,
+    int timeout_sec, char *err, size_t errlen)
+{
+	struct run r;
+	char **argv;
+	int rc = -1;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	if (eml == NULL && len > 0) {
+		snprintf(err, errlen, "sendmail: no message");
+		return -1;
+	}
+	if ((argv = make_argv(sendmail_path, from, rcpts, n, err, errlen)) ==
+	    NULL)
+		return -1;
+	memset(&r, 0, sizeof(r));
+	r.path = sendmail_path;
+	r.in = r.out = r.pidfd = -1;
+	r.len = len;
+	if (spawn(&r, argv, err, errlen) != 0)
+		goto out;
+	if (len == 0) {
+		close(r.in);
+		r.in = -1;
+	}
+	run_guarded(&r, eml, timeout_sec);
 	rc = verdict(&r, err, errlen, timeout_sec);
 out:
 	if (r.in >= 0)
@@ -421,14 +465,6 @@ out:
 		close(r.out);
 	if (r.pidfd >= 0)
 		close(r.pidfd);
-	for (i = 0; i < 2; i++) {
-		if (inp[i] >= 0)
-			close(inp[i]);
-		if (outp[i] >= 0)
-			close(outp[i]);
-		if (exp_[i] >= 0)
-			close(exp_[i]);
-	}
 	free(argv);
 	return rc;
 }
