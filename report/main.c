@@ -49,9 +49,18 @@
 #define REPORT_LEASE_MS		(10 * 60 * 1000)
 #define REPORT_SEND_TIMEOUT	300
 #define REPORT_BACKOFF_MAX	86400
-/* the embedded store: a period's last counts may wait this long in a
- * journal segment the milter has not closed yet (STORE_ROTATE_MS) */
-#define REPORT_JOURNAL_GRACE	120
+/*
+ * A period is reported this long after it ended: its last counts may
+ * still wait in a journal segment the milter has not closed yet
+ * (STORE_ROTATE_MS) or in its Redis writer's queue. A count that comes
+ * later still (a spool replayed after a Redis outage) goes out in a
+ * report of its own for the same period, with its own report id: late,
+ * but neither lost nor counted twice.
+ */
+#define REPORT_GRACE		120
+/* attempts before a report goes to the destinations that could be
+ * verified, without those whose verification kept failing (DNS) */
+#define REPORT_DNS_TRIES	3
 /* destinations of one report: ruaverify gives at most DM_RUA_MAX */
 #define REPORT_DEST_MAX		16
 _Static_assert(DM_RUA_MAX <= REPORT_DEST_MAX, "REPORT_DEST_MAX too small");
@@ -82,6 +91,14 @@ struct run {
 	unsigned sent, retried, skipped, dropped, errors;
 };
 
+/* What became of one group's report. */
+enum rg_result {
+	RG_SENT,	/* handed over (or written, in a dry run) */
+	RG_NOTHING,	/* nothing can ever be sent: done without a report */
+	RG_RETRY,	/* not now: the data stays, tried after a backoff */
+	RG_LOST		/* the lease went to another run: its business now */
+};
+
 /* One group's report while it is built. */
 struct report {
 	const rpt_group *g;
@@ -91,6 +108,8 @@ struct report {
 	size_t n;
 	dm_rua_dest *d;
 	size_t nd;
+	size_t nsuppressed;	/* left out: they kept failing */
+	long tries;		/* failed attempts before this one */
 	unsigned char *gz;
 	size_t gzlen;
 	uint64_t size;		/* as transported: base64 with line ends */
@@ -197,6 +216,7 @@ drop_suppressed(struct run *r, struct report *rp)
 			dm_log(DM_LOG_NOTICE, "report %s for %s: %s left out "
 			    "until %lld (it kept failing)", rp->id,
 			    rp->g->domain, rp->d[i].addr, (long long)until);
+			rp->nsuppressed++;
 			continue;
 		}
 		rp->d[o++] = rp->d[i];
@@ -225,9 +245,24 @@ destinations(struct run *r, struct report *rp)
 		    rp->g->domain, skips[i].uri, skips[i].why);
 	free(skips);
 	dm_urilist_clear(&rua);
-	if (st != DM_OK) {
+	/*
+	 * A destination whose check keeps failing must not hold back the
+	 * report from the verified ones for ever: after a few attempts
+	 * they get it without it.
+	 */
+	if (st == DM_TEMPFAIL && (rp->nd == 0 ||
+	    rp->tries + 1 < REPORT_DNS_TRIES)) {
 		dm_err("report for %s: its destinations cannot be verified "
 		    "now (DNS); retried later", rp->g->domain);
+		return -1;
+	}
+	if (st == DM_TEMPFAIL)
+		dm_log(DM_LOG_NOTICE, "report for %s: goes to the %zu verified "
+		    "destinations; the others could not be verified (DNS) in "
+		    "%ld attempts", rp->g->domain, rp->nd, rp->tries + 1);
+	else if (st != DM_OK) {
+		dm_err("report for %s: its rua cannot be checked",
+		    rp->g->domain);
 		return -1;
 	}
 	drop_suppressed(r, rp);
@@ -389,30 +424,59 @@ send_once(struct run *r, const struct report *rp, const char *const *to,
 	if (rc != 0)
 		dm_err("report %s for %s: not sent to %s%s: %s", rp->id,
 		    rp->g->domain, to[0], nto > 1 ? " and others" : "", err);
+	/*
+	 * Only a relay's refusal of one address is about that destination.
+	 * A local MTA or a relay that fails, fails for everyone: counting
+	 * that against the destinations would suppress them all and drop
+	 * reports during an outage of our own.
+	 */
 	for (i = 0; i < nto; i++)
-		rpt_dests_result(r->dests, to[i], rc == 0, r->now);
+		if (rc == 0 || (r->use_relay && rc == RPT_RELAY_PERMFAIL &&
+		    nto == 1))
+			rpt_dests_result(r->dests, to[i], rc == 0, r->now);
 	return rc;
+}
+
+/*
+ * The lease runs its full length again before each hand-over, which
+ * takes at most REPORT_SEND_TIMEOUT: a slow relay never lets it expire
+ * while we send. False when another run holds the group now.
+ */
+static bool
+lease_kept(struct run *r, const struct report *rp)
+{
+	if (r->src.renew(r->src.h, rp->g, r->owner, REPORT_LEASE_MS) == DM_OK)
+		return true;
+	dm_err("report %s for %s: its claim was lost (held too long); left "
+	    "to the run that holds it now", rp->id, rp->g->domain);
+	return false;
 }
 
 /*
  * To the MTA or the relay. A relay's permanent refusal of a mail to
  * several addresses delivered it to none of them: then each address is
  * tried alone, so that one refusing rua does not hold back the others
- * (and is counted towards its suppression). 0 when someone took it.
+ * (and is counted towards its suppression).
  */
-static int
+static enum rg_result
 send_mail(struct run *r, const struct report *rp, const char *const *to,
     size_t nto, const char *eml, size_t emllen)
 {
 	size_t i, took = 0;
-	int rc = send_once(r, rp, to, nto, eml, emllen);
+	int rc;
 
+	if (!lease_kept(r, rp))
+		return RG_LOST;
+	rc = send_once(r, rp, to, nto, eml, emllen);
 	if (rc != RPT_RELAY_PERMFAIL || nto < 2)
-		return rc == 0 ? 0 : -1;
-	for (i = 0; i < nto; i++)
+		return rc == 0 ? RG_SENT : RG_RETRY;
+	for (i = 0; i < nto; i++) {
+		if (!lease_kept(r, rp))
+			return took > 0 ? RG_SENT : RG_LOST;
 		if (send_once(r, rp, &to[i], 1, eml, emllen) == 0)
 			took++;
-	return took > 0 ? 0 : -1;
+	}
+	return took > 0 ? RG_SENT : RG_RETRY;
 }
 
 static void
@@ -424,38 +488,55 @@ report_free(struct report *rp)
 	free(rp->gz);
 }
 
-/*
- * Build and hand over one group's report: 0 sent (or written, or there
- * is nothing to send: done), -1 not (retried later).
- */
-static int
-report_group(struct run *r, const rpt_group *g, const char *report_id)
+/* Nobody to send it to: for now (all suppressed) or for good. */
+static enum rg_result
+no_destination(const struct report *rp)
 {
-	struct report rp = { .g = g, .id = report_id };
+	if (rp->nsuppressed > 0) {
+		dm_log(DM_LOG_NOTICE, "report %s for %s: every destination is "
+		    "left out for now; retried later", rp->id, rp->g->domain);
+		return RG_RETRY;
+	}
+	dm_log(DM_LOG_NOTICE, "report %s for %s: no destination left",
+	    rp->id, rp->g->domain);
+	return RG_NOTHING;
+}
+
+/* Build and hand over (or, in a dry run, write) one group's report. */
+static enum rg_result
+report_group(struct run *r, const rpt_group *g, const char *report_id,
+    long tries)
+{
+	struct report rp = { .g = g, .id = report_id, .tries = tries };
 	const char *to[REPORT_DEST_MAX];
 	char *eml = NULL;
 	size_t nto = 0, emllen = 0;
 	dm_status st;
-	int rc = -1;
+	enum rg_result rc = RG_RETRY;
 
-	if ((st = r->src.read(r->src.h, g, &rp.policy, &rp.rows, &rp.n)) !=
-	    DM_OK || destinations(r, &rp) != 0) {
-		rc = st == DM_NOTFOUND ? 0 : -1;	/* no data: done */
+	st = r->src.read(r->src.h, g, &rp.policy, &rp.rows, &rp.n);
+	if (st == DM_NOTFOUND) {
+		dm_log(DM_LOG_NOTICE, "report %s for %s: its counts are gone "
+		    "(past their retention): nothing to send", report_id,
+		    g->domain);
+		rc = RG_NOTHING;
 		goto done;
 	}
+	if (st != DM_OK || destinations(r, &rp) != 0)
+		goto done;
 	if (rp.nd == 0) {
-		dm_log(DM_LOG_NOTICE, "report %s for %s: no destination left",
-		    report_id, g->domain);
-		rc = 0;		/* nothing can ever be sent: done */
+		rc = no_destination(&rp);
 		goto done;
 	}
 	if (build_report(r, &rp) != 0 || build_mail(r, &rp, to, &nto, &eml,
 	    &emllen) != 0)
 		goto done;
 	rpt_killpoint("built");
-	rc = r->a->dry_dir != NULL ? dry_write(r, &rp, eml, emllen) :
-	    send_mail(r, &rp, to, nto, eml, emllen);
-	if (rc == 0 && r->a->verbose)
+	if (r->a->dry_dir != NULL)
+		rc = dry_write(r, &rp, eml, emllen) == 0 ? RG_SENT : RG_RETRY;
+	else
+		rc = send_mail(r, &rp, to, nto, eml, emllen);
+	if (rc == RG_SENT && r->a->verbose)
 		dm_log(DM_LOG_INFO, "report %s for %s: %zu rows, %zu bytes, "
 		    "to %zu destinations", report_id, g->domain, rp.n, emllen,
 		    nto);
@@ -492,10 +573,21 @@ dry_group(struct run *r, const rpt_group *g)
 
 	snprintf(id, sizeof(id), "b%lldp%sdry", (long long)g->begin,
 	    g->polid);
-	if (report_group(r, g, id) == 0)
-		r->sent++;
-	else
-		r->errors++;
+	switch (report_group(r, g, id, 0)) {
+	case RG_SENT: r->sent++; break;
+	case RG_NOTHING: r->dropped++; break;
+	default: r->errors++; break;
+	}
+}
+
+/* Done: the data goes; the lease must still have been ours. */
+static void
+mark_done(struct run *r, const rpt_group *g, const char *id, long ttl)
+{
+	if (r->src.done(r->src.h, g, r->owner, id, ttl) != DM_OK)
+		dm_err("report %s for %s: its claim was lost before it was "
+		    "marked sent; it may go again, with the same report id",
+		    id, g->domain);
 }
 
 /* Not sent: try again after a backoff, or give up when the data goes. */
@@ -526,7 +618,7 @@ one_group(struct run *r, const rpt_group *g)
 
 	if (r->a->dry_dir != NULL) {
 		if (no_report(r, g->domain))
-			r->skipped++;
+			r->dropped++;
 		else
 			dry_group(r, g);
 		return;
@@ -538,14 +630,27 @@ one_group(struct run *r, const rpt_group *g)
 	}
 	rpt_killpoint("claimed");
 	if (no_report(r, g->domain)) {
-		(void)r->src.done(r->src.h, g, r->owner, "no-report", ttl);
+		mark_done(r, g, "no-report", ttl);
 		r->dropped++;
-	} else if (report_group(r, g, c.report_id) == 0) {
+		return;
+	}
+	switch (report_group(r, g, c.report_id, c.tries)) {
+	case RG_SENT:
 		rpt_killpoint("sent");
-		(void)r->src.done(r->src.h, g, r->owner, c.report_id, ttl);
+		mark_done(r, g, c.report_id, ttl);
 		r->sent++;
-	} else
+		break;
+	case RG_NOTHING:
+		mark_done(r, g, "nothing-to-send", ttl);
+		r->dropped++;
+		break;
+	case RG_RETRY:
 		group_failed(r, g, &c);
+		break;
+	case RG_LOST:
+		r->skipped++;
+		break;
+	}
 }
 
 static bool
@@ -574,7 +679,7 @@ run_all(struct run *r)
 		(void)rpt_dests_save(r->dests);
 	dm_log(DM_LOG_NOTICE, "%s: %u reports %s, %u to be retried, %u "
 	    "failed, %u skipped (held elsewhere or backing off), %u dropped "
-	    "(NoReportDomains)", r->a->dry_dir ? "dry run" : "run", r->sent,
+	    "(NoReportDomains or nothing to send)", r->a->dry_dir ? "dry run" : "run", r->sent,
 	    r->a->dry_dir ? "written" : "sent", r->retried, r->errors,
 	    r->skipped, r->dropped);
 	return r->retried + r->errors > 0 ? 1 : 0;
@@ -648,7 +753,6 @@ setup_store(struct run *r, char *err, size_t errlen)
 		dm_log(DM_LOG_INFO, "journal: %zu segments, %zu counts folded",
 		    nseg, nrec);
 	rpt_jsrc_source(r->js, &r->src);
-	r->grace = REPORT_JOURNAL_GRACE;
 	return 0;
 }
 
@@ -733,6 +837,7 @@ main(int argc, char **argv)
 	r.a = &a;
 	r.cfg = cfg;
 	r.now = (int64_t)time(NULL);
+	r.grace = REPORT_GRACE;
 	if ((rc = setup(&r, err, sizeof(err))) == 0)
 		rc = run_all(&r);
 	else if (rc == 3) {

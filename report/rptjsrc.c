@@ -655,10 +655,17 @@ js_failed(void *h, const rpt_group *g, const char *owner, int64_t now,
 	return js_state_write(j, path, &s);
 }
 
+/* The run lock is the claim: it lasts as long as the run. */
+static dm_status
+js_renew(void *h, const rpt_group *g, const char *owner, long lease_ms)
+{
+	return DM_OK;
+}
+
 static dm_status
 js_release(void *h, const rpt_group *g, const char *owner)
 {
-	return DM_OK;		/* the run lock is the claim */
+	return DM_OK;
 }
 
 /* ---- reading a group ------------------------------------------------------ */
@@ -863,5 +870,6 @@ rpt_jsrc_source(rpt_jsrc *j, rpt_source *out)
 	out->read = js_read;
 	out->done = js_done;
 	out->failed = js_failed;
+	out->renew = js_renew;
 	out->release = js_release;
 }

@@ -52,6 +52,12 @@ static const char src_failed_lua[] =
     "redis.call('DEL', KEYS[1])\n"
     "return 1\n";
 
+/* KEYS: claim. ARGV: owner, lease ms. */
+static const char src_renew_lua[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "return 1\n";
+
 /* KEYS: claim. ARGV: owner. */
 static const char src_release_lua[] =
     "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
@@ -335,6 +341,18 @@ rpt_src_failed(dm_redis *r, const rpt_group *g, const char *owner,
 }
 
 dm_status
+rpt_src_renew(dm_redis *r, const rpt_group *g, const char *owner,
+    long lease_ms)
+{
+	char claim[SRC_KEY_MAX], lease[32];
+	const char *keys[1] = { claim }, *args[2] = { owner, lease };
+
+	src_key(claim, r, g, "claim", true);
+	snprintf(lease, sizeof(lease), "%ld", lease_ms);
+	return src_owned(r, src_renew_lua, 1, keys, 2, args);
+}
+
+dm_status
 rpt_src_release(dm_redis *r, const rpt_group *g, const char *owner)
 {
 	char claim[SRC_KEY_MAX];
@@ -381,6 +399,12 @@ src_failed(void *h, const rpt_group *g, const char *owner, int64_t now,
 }
 
 static dm_status
+src_renew(void *h, const rpt_group *g, const char *owner, long lease_ms)
+{
+	return rpt_src_renew(h, g, owner, lease_ms);
+}
+
+static dm_status
 src_release(void *h, const rpt_group *g, const char *owner)
 {
 	return rpt_src_release(h, g, owner);
@@ -395,5 +419,6 @@ rpt_src_redis(dm_redis *r, rpt_source *out)
 	out->read = src_read;
 	out->done = src_done;
 	out->failed = src_failed;
+	out->renew = src_renew;
 	out->release = src_release;
 }

@@ -55,6 +55,8 @@ typedef struct rpt_source {
 	    const char *report_id, long sent_ttl);
 	dm_status (*failed)(void *h, const rpt_group *g, const char *owner,
 	    int64_t now, long backoff_sec);
+	dm_status (*renew)(void *h, const rpt_group *g, const char *owner,
+	    long lease_ms);
 	dm_status (*release)(void *h, const rpt_group *g, const char *owner);
 } rpt_source;
 
@@ -80,6 +82,13 @@ dm_status rpt_src_done(dm_redis *r, const rpt_group *g, const char *owner,
 /* Not sent: tries+1, next attempt after backoff_sec, lease dropped. */
 dm_status rpt_src_failed(dm_redis *r, const rpt_group *g, const char *owner,
     int64_t now, long backoff_sec);
+/*
+ * The lease runs lease_ms from now again: called before every hand-over,
+ * so that a slow send never outlives it and lets another generator in.
+ * DM_NOTFOUND when it was lost (then the caller must not send).
+ */
+dm_status rpt_src_renew(dm_redis *r, const rpt_group *g, const char *owner,
+    long lease_ms);
 /* Not built at all this run (--dry-run): the lease dropped, nothing else. */
 dm_status rpt_src_release(dm_redis *r, const rpt_group *g, const char *owner);
 

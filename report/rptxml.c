@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <bsd/stdlib.h>
 #include <libxml/xmlwriter.h>
@@ -33,6 +34,7 @@ struct rpt_policy {
 
 struct wr {
 	const rpt_meta *m;
+	const struct rpt_policy *pol;
 	xmlTextWriterPtr w;
 	char *clean;		/* a value made fit for XML */
 	size_t cleancap;
@@ -524,6 +526,26 @@ w_identifiers(struct wr *x, bool has_ef, bool has_et)
 	return w_end(x);
 }
 
+/*
+ * RFC 9990's disposition "pass": no action, passing DMARC with an
+ * enforcing policy. Under p=none, or t=y, a pass is still "none". The
+ * policy that applied is p for the domain itself, sp for a subdomain
+ * (np only ever meets mail that fails).
+ */
+static const char *
+disposition(struct wr *x, const char *disp, const char *hf)
+{
+	const char *applied = strcasecmp(hf, x->m->domain) == 0 ?
+	    x->pol->p : x->pol->sp;
+
+	if (x->m->format != RPT_RFC9990 || strcmp(disp, "none") != 0 ||
+	    (strcmp(slot(x, S_DKIM), "pass") != 0 &&
+	    strcmp(slot(x, S_SPF), "pass") != 0) ||
+	    strcmp(x->pol->t, "y") == 0 || strcmp(applied, "none") == 0)
+		return disp;
+	return "pass";
+}
+
 /* One row: 1 written, 0 skipped, -1 error. */
 static int
 w_record(struct wr *x, const rpt_row *r, size_t rowno)
@@ -565,11 +587,7 @@ w_record(struct wr *x, const rpt_row *r, size_t rowno)
 	if (!ip_text(slot(x, S_IP), x->m->format, ip, sizeof(ip)))
 		return 0;	/* no client address: nothing to report */
 
-	disp = slot(x, S_DISP);
-	if (x->m->format == RPT_RFC9990 && strcmp(disp, "none") == 0 &&
-	    (strcmp(slot(x, S_DKIM), "pass") == 0 ||
-	    strcmp(slot(x, S_SPF), "pass") == 0))
-		disp = "pass";
+	disp = disposition(x, slot(x, S_DISP), slot(x, S_HF));
 	snprintf(count, sizeof(count), "%" PRIu64, r->count);
 	if (w_start(x, "record") < 0 || w_start(x, "row") < 0 ||
 	    w_el(x, "source_ip", ip) < 0 || w_el(x, "count", count) < 0 ||
@@ -637,6 +655,7 @@ w_document(struct wr *x, const rpt_row *rows, size_t n, rpt_stats *st)
 
 	if (policy_read(x, x->m->policy, &pol) < 0)
 		goto out;
+	x->pol = &pol;
 	if (xmlTextWriterSetIndent(x->w, 1) < 0 ||
 	    xmlTextWriterSetIndentString(x->w, BAD_CAST "  ") < 0 ||
 	    xmlTextWriterStartDocument(x->w, "1.0", "UTF-8", NULL) < 0) {

@@ -34,6 +34,11 @@ Cases:
   retry     sendmail fails: exit 1, retried only after the backoff, then
             sent with the same report id; data past its retention is
             given up with a log line
+  outage    sendmail failing run after run suppresses no destination
+            and drops no report; a suppressed destination delays its
+            report, with its counts kept
+  dnsfail   a third-party rua whose DNS check keeps failing delays the
+            report three attempts, then the verified rua gets it
   postfix   delivery through a private Postfix, by its sendmail and by
             SMTPRelay to its smtpd
 
@@ -107,6 +112,10 @@ def build_zone(key):
         z.spf(d)
     z.txt("ext.example._report._dmarc.rcpt.example", "v=DMARC1")
     z.a("rcpt.example")
+    # case_dnsfail: a third-party check that always fails (REFUSED)
+    z.dmarc("tf.example", "v=DMARC1; p=none; rua=mailto:x@slow.example,"
+            "mailto:r@tf.example")
+    z.refuse("tf.example._report._dmarc.slow.example")
     return z
 
 
@@ -590,6 +599,97 @@ def case_retry(ctx):
            ["exit %d, left %r" % (rc4, left), log4[-800:]])
 
 
+def reset_backoff(state, domain):
+    """Make a failed group due again at once (its .st next = 0)."""
+    for st in glob.glob(os.path.join(state, "reports", "groups", domain,
+                                     "*.st")):
+        f = open(st).read().split()
+        with open(st, "w") as o:
+            o.write("%s %s 0 0\n" % (f[0], f[1]))
+
+
+def case_outage(ctx):
+    """The local MTA down for longer than the suppression threshold must
+    neither suppress a destination nor drop a report; a destination that
+    is suppressed delays its report, never drops it."""
+    tap = ctx.tap
+    exp = expected_counts()
+    state = ctx.state("outage")
+    out = ctx.dir("outage-out")
+    bad_sm = capture_script(os.path.join(ctx.dir("bin"), "sm-down"), out,
+                            fail=True)
+    good_sm = capture_script(os.path.join(ctx.dir("bin"), "sm-up"), out)
+    conf = ctx.conf("outage", state, SendmailPath=bad_sm)
+    rcs = []
+    for _ in range(7):
+        rc, log = ctx.report(conf, "--day", today(), "--domain",
+                             "ext.example")
+        rcs.append(rc)
+        reset_backoff(state, "ext.example")
+    dests = os.path.join(state, "reports", "destinations")
+    table = open(dests).read() if os.path.exists(dests) else ""
+    tap.ok(rcs == [1] * 7 and "rcpt.example" not in table,
+           "outage: sendmail failing 7 times in a row: every run exits 1, "
+           "and the destination is not counted as failing (the MTA is)",
+           ["exits %r" % rcs, "destinations: %r" % table, log[-600:]])
+    rc, log = ctx.report(ctx.conf("outage-up", state, SendmailPath=good_sm),
+                         "--day", today(), "--domain", "ext.example")
+    mails = captured(out)
+    tap.ok(rc == 0 and [m.rcpts for m in mails] == [["dmarc@rcpt.example"]]
+           and sums(mails) == {"ext.example": exp["ext.example"]},
+           "outage: once sendmail works, the report goes with every count",
+           ["exit %d, %r" % (rc, [(m.rcpts, m.domain) for m in mails]),
+            log[-800:]])
+    # a destination suppressed (it kept refusing): the report waits
+    state2 = ctx.state("suppressed")
+    os.makedirs(os.path.join(state2, "reports"), exist_ok=True)
+    with open(os.path.join(state2, "reports", "destinations"), "w") as f:
+        f.write("dmarc@rcpt.example 5 %d\n" % (time.time() + 3600))
+    out2 = ctx.dir("suppressed-out")
+    conf2 = ctx.conf("suppressed", state2, SendmailPath=capture_script(
+        os.path.join(ctx.dir("bin"), "sm-sup"), out2))
+    rc, log = ctx.report(conf2, "--day", today(), "--domain", "ext.example")
+    left = glob.glob(os.path.join(state2, "reports", "groups", "ext.example",
+                                  "*.g"))
+    tap.ok(rc == 1 and not captured(out2) and left and
+           "left out for now" in log,
+           "outage: every destination suppressed: nothing sent, exit 1, "
+           "the counts kept for a later run",
+           ["exit %d, group files %r" % (rc, left), log[-800:]])
+
+
+def case_dnsfail(ctx):
+    """A third-party rua whose check keeps failing (DNS) holds the report
+    back a few attempts, then no longer: the verified rua gets it."""
+    tap = ctx.tap
+    state = ctx.dir("dnsfail")
+    os.makedirs(os.path.join(state, "journal"), exist_ok=True)
+    day = int(time.time()) // 86400 * 86400
+    pol = ("p=none;sp=none;np=none;pct=100;t=n;adkim=r;aspf=r;fo=0;psd=u;"
+           "rua=mailto%3Ax@slow.example,mailto%3Ar@tf.example;ruf=;"
+           "dm=treewalk;")
+    row = ("ip=192.0.2.9;hf=tf.example;ef=tf.example;disp=none;r=;ad=;"
+           "dkim=fail;spf=fail;as=tf.example/mfrom/fail;")
+    with open(os.path.join(state, "journal", "seg-1-1-1.log"), "wb") as f:
+        f.write(journal_record("tf.example", day, day + 86400, 1, pol, row))
+    out = ctx.dir("dnsfail-out")
+    conf = ctx.conf("dnsfail", state, SendmailPath=capture_script(
+        os.path.join(ctx.dir("bin"), "sm-dnsfail"), out))
+    runs = []
+    for _ in range(3):
+        rc, log = ctx.report(conf, "--day", today())
+        runs.append((rc, len(captured(out))))
+        reset_backoff(state, "tf.example")
+    mails = captured(out)
+    tap.ok(runs == [(1, 0), (1, 0), (0, 1)] and
+           [m.rcpts for m in mails] == [["r@tf.example"]] and
+           "could not be verified (DNS) in 3 attempts" in log,
+           "dnsfail: x@slow.example cannot be verified (REFUSED): two runs "
+           "retry, the third sends to r@tf.example alone",
+           ["(exit, mails) per run %r" % runs,
+            "rcpts %r" % [m.rcpts for m in mails], log[-800:]])
+
+
 def sendmail_wrapper(path, pf):
     with open(path, "w") as f:
         f.write("#!/bin/sh\n# Postfix's sendmail, for the private instance\n"
@@ -633,7 +733,8 @@ def case_postfix(ctx):
     pf.stop()
 
 
-CASES = [case_dry, case_send, case_kill, case_retry, case_postfix]
+CASES = [case_dry, case_send, case_kill, case_retry, case_outage,
+         case_dnsfail, case_postfix]
 
 
 def main():

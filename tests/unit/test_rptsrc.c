@@ -164,6 +164,36 @@ test_crash(dm_redis *r)
 	free(g);
 }
 
+/* A slow send renews its lease: nobody else gets in meanwhile. */
+static void
+test_renew(dm_redis *r)
+{
+	struct timespec part = { 0, 200000000 }, rest = { 0, 300000000 };
+	rpt_group *g;
+	rpt_claim c1, c2;
+	size_t n;
+
+	if (rpt_src_list(r, D0 + DAY, "c.example", &g, &n) != DM_OK || n != 1)
+		tap_bail("c.example not listed");
+	(void)rpt_src_release(r, g, "A");
+	tap_is_int(rpt_src_claim(r, g, "A", D0 + DAY + 7, 300, &c1), DM_OK,
+	    "A claims with a 300 ms lease");
+	nanosleep(&part, NULL);
+	tap_is_int(rpt_src_renew(r, g, "B", 300), DM_NOTFOUND,
+	    "B cannot renew A's lease");
+	tap_is_int(rpt_src_renew(r, g, "A", 300), DM_OK,
+	    "A renews it after 200 ms, for 300 ms more");
+	nanosleep(&part, NULL);
+	tap_is_int(rpt_src_claim(r, g, "B", D0 + DAY + 8, 60000, &c2),
+	    DM_NOTFOUND, "400 ms after the claim, A still holds it");
+	nanosleep(&rest, NULL);
+	tap_is_int(rpt_src_renew(r, g, "A", 300), DM_NOTFOUND,
+	    "once it ran out, A cannot renew it: A must not send");
+	tap_is_int(rpt_src_claim(r, g, "B", D0 + DAY + 9, 60000, &c2), DM_OK,
+	    "and B claims it");
+	free(g);
+}
+
 int
 main(void)
 {
@@ -180,6 +210,7 @@ main(void)
 	test_list(r);
 	test_claims(r);
 	test_crash(r);
+	test_renew(r);
 	dm_redis_free(r);
 	return tap_done();
 }
