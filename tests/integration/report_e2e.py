@@ -15,7 +15,7 @@ Domains (DNS from resolver local-data, no network):
   ext.example       rua at rcpt.example, which authorizes it
                     (ext.example._report._dmarc.rcpt.example)
   unauth.example    rua at other.example (not authorized: skipped) and
-                    an internal one
+                    two internal ones (both get it, in their order)
   size.example      rua limited to 100 bytes: the error report goes
   noreport.example  in NoReportDomains: dropped, nothing sent
 
@@ -73,7 +73,7 @@ BAD = ec.BAD_IP
 NEW_DOMAINS = {
     "ext.example": "v=DMARC1; p=none; rua=mailto:dmarc@rcpt.example",
     "unauth.example": "v=DMARC1; p=none; rua=mailto:x@other.example,"
-                      "mailto:r@unauth.example",
+                      "mailto:r@unauth.example,mailto:r2@unauth.example",
     "size.example": "v=DMARC1; p=none; rua=mailto:r@size.example!100",
     "noreport.example": "v=DMARC1; p=none; rua=mailto:r@noreport.example",
 }
@@ -90,7 +90,8 @@ TOTAL = len(ORDER) * 10
 RCPTS = {
     "reject.example": ["r@reject.example"], "two.example": ["r@two.example"],
     "ext.example": ["dmarc@rcpt.example"],
-    "unauth.example": ["r@unauth.example"], "size.example": ["r@size.example"],
+    "unauth.example": ["r@unauth.example", "r2@unauth.example"],
+    "size.example": ["r@size.example"],
 }
 SUBMITTER = "receiver.test"
 XSD7489 = "rfc7489-appendix-c-fixed-nons.xsd"
@@ -426,7 +427,31 @@ def check_sent(ctx, what, mails, log, rc):
              if m.rcpts != RCPTS.get(m.domain)]
     tap.ok(not wrong, "%s: envelope recipients: internal rua, the "
            "authorized third party (rcpt.example), not the unauthorized "
-           "one (other.example)" % what, ["wrong: %r" % wrong])
+           "one (other.example); two in their published order" % what,
+           ["wrong: %r" % wrong])
+    wrong = [(m.domain, m.to) for m in mails if m.to != RCPTS.get(m.domain)]
+    tap.ok(not wrong, "%s: the To: header names the same addresses, in the "
+           "same order" % what, ["wrong: %r" % wrong])
+    bad = []
+    for m in mails:
+        ok, why = (True, "") if m.xml is None else \
+            xmllint(m.xml, xsd(XSD7489))
+        if not ok:
+            bad.append((m.domain, why))
+    tap.ok(mails and not bad, "%s: every report sent validates against the "
+           "RFC 7489 schema (xmllint)" % what, bad[:3])
+    files = []
+    md = ctx.dir("md-" + re.sub(r"\W+", "-", what))
+    for i, m in enumerate(mails):
+        if m.xml is not None:
+            files.append(os.path.join(md, "%d.eml" % i))
+            with open(files[-1], "wb") as f:
+                f.write(m.raw)
+    per, ids, mlog = mail_dmarc_import(md, files)
+    tap.ok(per == sums(mails) and len(ids) == len(files),
+           "%s: Mail::DMARC imports every report sent, its counts equal "
+           "ours" % what, ["Mail::DMARC: %r, ids %r" % (per, ids),
+                           mlog[-1200:]])
     tap.ok("other.example" in log and "skipped" in log,
            "%s: the unauthorized destination is logged as skipped" % what,
            [log[-1500:]])
@@ -715,19 +740,20 @@ def case_postfix(ctx):
             "SMTPRelay": "127.0.0.1:%d" % pf.port, "SMTPRelayTLS": "none"}
         conf = ctx.conf("pf-" + how, state, **opts)
         rc, log = ctx.report(conf, "--day", today())
-        n += len(RCPTS)
+        per_run = sum(len(v) for v in RCPTS.values())  # a copy each
+        n += per_run
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and len(pf.delivered()) < n:
             time.sleep(0.2)
         mails = [Mail(d) for _, d in pf.delivered()]
         tap.ok(rc == 0 and len(mails) == n,
                "postfix (%s): the private Postfix delivered the %d report "
-               "mails" % (how, len(RCPTS)),
+               "mails, to %d mailboxes" % (how, len(RCPTS), per_run),
                ["exit %d, delivered %d of %d" % (rc, len(mails), n),
                 log[-1000:], pf.log_tail(20)])
         exp = expected_counts()
         want = {d: exp[d] for d in RCPTS if d != "size.example"}
-        got = sums(mails[-len(RCPTS):]) if len(mails) >= len(RCPTS) else {}
+        got = sums(mails[-per_run:]) if len(mails) >= per_run else {}
         tap.ok(got == want, "postfix (%s): the delivered reports' counts "
                "are exact" % how, ["got %r" % got])
     pf.stop()
