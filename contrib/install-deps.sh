@@ -1,12 +1,50 @@
 #!/bin/sh
-# contrib/install-deps.sh - installs the Debian packages named as
-# arguments that are missing (as root, with apt-get); shared by
-# contrib/test.sh and contrib/quickstart.sh. Postfix is preseeded with
-# "No configuration": the tests and the demo run private instances, and
-# the system's Postfix stays unconfigured (no main.cf, no service).
+# contrib/install-deps.sh - the project's Debian dependencies, in one
+# place, and their installation (as root, with apt-get) where missing;
+# used by contrib/test.sh and contrib/quickstart.sh, and checked against
+# configure.ac and the guide by the doc test.
+#
+# Usage: install-deps.sh [--list] WHAT...
+#   WHAT: build (what configure needs), demo (what the quickstart runs),
+#   test (what make check runs), or a package name.
+#   --list: print the packages, one a line, and install nothing.
+#
+# Postfix is preseeded with "No configuration": the tests and the demo
+# run private instances, and the system's Postfix stays unconfigured (no
+# main.cf, no service). While apt-get runs, a policy-rc.d keeps the
+# packages' services (redis-server's) from starting: nothing is left
+# running that the caller did not start itself.
 # Exit status 0 when nothing is missing any more.
+
+BUILD="build-essential autoconf automake libtool pkg-config
+libmilter-dev libopendkim-dev libspf2-dev libbsd-dev libhiredis-dev
+libunbound-dev libpsl-dev publicsuffix libidn2-dev zlib1g-dev
+libjansson-dev libxml2-dev libssl-dev libcurl4-openssl-dev"
+DEMO="openssl python3 python3-dkim postfix swaks libxml2-utils"
+TEST="$DEMO miltertest groff-base mandoc redis-server redis-tools
+libmail-dmarc-perl libdbd-sqlite3-perl valgrind"
+
+list=no
+if [ "${1:-}" = "--list" ]; then
+	list=yes
+	shift
+fi
+pkgs=""
+for w in "$@"; do
+	case $w in
+	build) pkgs="$pkgs $BUILD" ;;
+	demo) pkgs="$pkgs $DEMO" ;;
+	test) pkgs="$pkgs $TEST" ;;
+	*) pkgs="$pkgs $w" ;;
+	esac
+done
+if [ "$list" = yes ]; then
+	printf '%s\n' $pkgs | sort -u
+	exit 0
+fi
+
 missing=""
-for p in "$@"; do
+for p in $(printf '%s\n' $pkgs | sort -u); do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
 	    grep -q "install ok installed" || missing="$missing $p"
 done
@@ -19,5 +57,11 @@ echo "install-deps: installing$missing"
 export DEBIAN_FRONTEND=noninteractive
 echo "postfix postfix/main_mailer_type select No configuration" |
     debconf-set-selections
+rcd=/usr/sbin/policy-rc.d
+if [ ! -e "$rcd" ]; then
+	trap 'rm -f "$rcd"' EXIT INT TERM
+	printf '#!/bin/sh\n# install-deps.sh: no service starts\nexit 101\n' \
+	    > "$rcd" && chmod 755 "$rcd"
+fi
 apt-get update -qq && apt-get install -y -qq --no-install-recommends \
     $missing >/dev/null

@@ -48,12 +48,9 @@ done
 mkdir -p "$build" && build=$(cd "$build" && pwd) || exit 1
 out=${out:-$build/quickstart}
 
-# What the build and the demo need; redis-server only with --redis.
-DEPS="build-essential autoconf automake libtool pkg-config
-libmilter-dev libopendkim-dev libspf2-dev libbsd-dev libhiredis-dev
-libunbound-dev libpsl-dev publicsuffix libidn2-dev zlib1g-dev
-libjansson-dev libxml2-dev libcurl4-openssl-dev openssl
-python3 python3-dkim postfix swaks libxml2-utils"
+# What the build and the demo need (contrib/install-deps.sh has the
+# lists); redis-server only with --redis.
+DEPS="build demo"
 [ -n "$redis" ] && DEPS="$DEPS redis-server"
 
 install_deps() {

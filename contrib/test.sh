@@ -26,16 +26,8 @@ if [ "${1:-}" = "--quick" ]; then
 	shift
 fi
 
-DEPS="build-essential autoconf automake libtool pkg-config
-libmilter-dev libopendkim-dev libspf2-dev libbsd-dev libhiredis-dev
-libunbound-dev libpsl-dev publicsuffix libidn2-dev zlib1g-dev
-libjansson-dev libssl-dev openssl python3 python3-dkim
-postfix swaks miltertest groff-base mandoc
-redis-server redis-tools libxml2-dev libxml2-utils libcurl4-openssl-dev
-libmail-dmarc-perl libdbd-sqlite3-perl valgrind"
-
 install_deps() {
-	sh "$src/contrib/install-deps.sh" $DEPS
+	sh "$src/contrib/install-deps.sh" build test
 }
 
 summary() {

@@ -85,7 +85,7 @@ static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	{ DM_OPT_UMASK, "UMask", CFG_OCTAL, "007", 0, 0777, NULL,
 	  "umask, in octal, for the socket and files" },
 	{ DM_OPT_SYSLOG_FACILITY, "SyslogFacility", CFG_STR, "mail", 0, 0,
-	  NULL, "syslog facility: mail, daemon, local0 .. local7" },
+	  NULL, "syslog facility: mail, daemon, user, local0 .. local7" },
 	{ DM_OPT_TRUSTED_AUTHSERV_IDS, "TrustedAuthservIDs", CFG_STR, NULL,
 	  0, 0, NULL, "authserv-ids of upstream hosts whose "
 	  "Authentication-Results are believed: the topmost such field's "

@@ -614,7 +614,7 @@ def quickstart_line(t, block, line, n):
     p = start_quickstart(t, shlex.split(line), outdir)
     out = p.communicate(timeout=600)[0].decode("utf-8", "replace")
     secs = time.monotonic() - t0
-    t.tap.ok(p.returncode == 0 and "quickstart: installing" not in out,
+    t.tap.ok(p.returncode == 0 and "install-deps: installing" not in out,
              "%s: exit 0, nothing to install" % what,
              ["exit %s" % p.returncode] + tail(out))
     t.tap.diag("%s: %.1f s (after the build)" % (what, secs))
@@ -718,6 +718,39 @@ def check_doc(t, name):
     t.after_dest(doc)
 
 
+def deps_lists(srcdir):
+    """The packages of contrib/install-deps.sh's build list."""
+    r = subprocess.run(["sh", os.path.join(srcdir, "contrib",
+                                           "install-deps.sh"),
+                        "--list", "build"], stdout=subprocess.PIPE)
+    return set(r.stdout.decode().split())
+
+
+def check_deps(t):
+    """One list of what the build needs: every package configure.ac names
+    for a missing library is in install-deps.sh's build list (which the
+    quickstart installs on a fresh machine), and the guide's apt-get line
+    is that list."""
+    build = deps_lists(t.srcdir)
+    conf = open(os.path.join(t.srcdir, "configure.ac")).read()
+    named = set(re.findall(r"install the Debian package (\S+?)[\s)\]]",
+                           conf))
+    named |= set(re.findall(r"DM_REQUIRE_PKG\(\[\w+\], \[[^]]+\], "
+                            r"\[([^]]+)\]\)", conf))
+    named.discard("$3")
+    t.tap.ok(named and named <= build, "configure.ac's %d library packages "
+             "are all in install-deps.sh's build list" % len(named),
+             ["missing: %s" % " ".join(sorted(named - build))])
+    guide = open(os.path.join(t.srcdir, "docs", "GUIDE.md")).read()
+    m = re.search(r"```sh\n(apt-get install [^`]*?)\n```", guide)
+    line = m.group(1).replace("\\\n", " ") if m else ""
+    listed = {w for w in line.split()[2:] if not w.startswith("-")}
+    t.tap.ok(listed == build, "docs/GUIDE.md's apt-get line is install-"
+             "deps.sh's build list", ["only in the guide: %s" % " ".join(
+                 sorted(listed - build)), "only in install-deps.sh: %s" %
+                 " ".join(sorted(build - listed))])
+
+
 def main():
     if os.geteuid() != 0:
         print("1..0 # SKIP the commands of the docs run as root")
@@ -730,6 +763,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="check_guide.")
     try:
         t = Tester(tap, srcdir, builddir, tmp)
+        check_deps(t)
         for name in DOCS:
             check_doc(t, name)
     finally:
