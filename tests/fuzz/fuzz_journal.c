@@ -33,8 +33,11 @@ on_record(const dm_update *u, void *arg)
 {
 	struct seen *s = arg;
 
+	/* dm_update.h's alphabet, whole: a writer id names files and keys */
 	if (memchr(u->writer, '\0', sizeof(u->writer)) == NULL ||
-	    u->writer[0] == '\0' || strchr(u->writer, ' ') != NULL)
+	    u->writer[0] == '\0' || u->writer[strspn(u->writer,
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	    "._:-")] != '\0')
 		fuzz_fail("bad writer passed on");
 	if (u->seq == 0 || u->domain == NULL || u->domain[0] == '\0' ||
 	    u->policy == NULL || u->row == NULL)

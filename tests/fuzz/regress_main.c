@@ -2,7 +2,7 @@
  * tests/fuzz/regress_main.c - replays inputs through a fuzz target's
  * LLVMFuzzerTestOneInput in a normal build (no libFuzzer), so that every
  * crasher once found stays fixed in make check, and the seed corpus
- * keeps running under the sanitizer and valgrind builds.
+ * keeps running in the sanitizer build.
  *
  * Linked with one target as tests/fuzz/regress_NAME. With arguments, the
  * files (or directories of files) named; without, every file of

@@ -226,6 +226,12 @@ def cases():
              "domain: 550", ["alice@" + NONE, "ceo@" + REJ], 550, ip=GOOD,
              mail_from="alice@" + NONE,
              reply=[r"^5\.7\.1\b", r"\breject\.example\b"]),
+        Case("bighdr", "spoof of a p=reject domain behind a 90 KB header "
+             "field (below Postfix's header_size_limit, above libmilter's "
+             "64 KB default command size): still 550",
+             ["ceo@" + REJ], 550,
+             extra=[("X-Filler", "\r\n\t".join(["x" * 70] * 1250))],
+             reply=[r"^5\.7\.1\b", r"\breject\.example\b"]),
         Case("ignored", "client 127.0.0.1 (IgnoreHosts, via XCLIENT): "
              "delivered without our A-R", ["ceo@" + REJ], 250,
              ip="127.0.0.1", ar=None),
