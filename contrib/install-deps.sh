@@ -6,7 +6,8 @@
 #
 # Usage: install-deps.sh [--list] WHAT...
 #   WHAT: build (what configure needs), demo (what the quickstart runs),
-#   test (what make check runs), or a package name.
+#   test (what make check runs), bench (what make bench-milter compares
+#   against), or a package name.
 #   --list: print the packages, one a line, and install nothing.
 #
 # Postfix is preseeded with "No configuration": the tests and the demo
@@ -23,6 +24,7 @@ libjansson-dev libxml2-dev libssl-dev libcurl4-openssl-dev"
 DEMO="openssl python3 python3-dkim postfix swaks libxml2-utils"
 TEST="$DEMO miltertest groff-base mandoc redis-server redis-tools
 libmail-dmarc-perl libdbd-sqlite3-perl valgrind"
+BENCH="$DEMO redis-server opendkim opendmarc unbound"
 
 list=no
 if [ "${1:-}" = "--list" ]; then
@@ -35,6 +37,7 @@ for w in "$@"; do
 	build) pkgs="$pkgs $BUILD" ;;
 	demo) pkgs="$pkgs $DEMO" ;;
 	test) pkgs="$pkgs $TEST" ;;
+	bench) pkgs="$pkgs $BENCH" ;;
 	*) pkgs="$pkgs $w" ;;
 	esac
 done
