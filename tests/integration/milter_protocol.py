@@ -1072,8 +1072,10 @@ def group_options(wd, dnsconf):
                                            "ar_top": True},
                           quarantine=W_Q,
                           ar=[r"\bdmarc=fail \(p=reject\b"],
+                          # the string docs/GUIDE.md section 7 greps for
                           log={"dmarc": "fail", "action": "accept",
-                               "reasons": r".*monitor.*"})
+                               "reasons": r".*" + re.escape(
+                                   "local_policy(monitor mode)") + ".*"})
                 check_msg(res, mt, out, "MONQ", "Mode monitor: p=quarantine "
                           "failure accepted, neither header nor hold",
                           eom="a", checks={"quarantine": False},
@@ -1082,7 +1084,7 @@ def group_options(wd, dnsconf):
                 check_msg(res, mt, out, "MONT", "Mode monitor: temperror "
                           "under p=reject accepted", eom="a",
                           ar=[r"\bdmarc=temperror\b"],
-                          log={"action": "accept"})
+                          log={"dmarc": "temperror", "action": "accept"})
             stop_check(res, mt)
         finally:
             mt.kill()
