@@ -321,9 +321,11 @@ class Theirs:
 # ----------------------------------------------------------------- runs
 
 def milterload(binary, side, corpus_dir, n, conns=20, rate=None, warm=200,
-               sockets=None):
+               sockets=None, per_conn=None):
     argv = [binary, "-d", corpus_dir, "-n", str(n), "-c", str(conns),
             "-w", str(warm), "-p", ",".join(str(p) for p in side.pids())]
+    if per_conn:
+        argv += ["-k", str(per_conn)]
     for s in sockets or side.sockets():
         argv += ["-s", s]
     if rate:

@@ -12,7 +12,7 @@ instructions per message, the share of each library (self cost, summed
 by object), and the functions with the most self cost.
 
 Usage: milter_callgrind.py [--kind signed5k] [--messages 2000]
-    [--conns 4] [--top 25] [--keep]
+    [--conns 4] [--per-conn K] [--top 25] [--keep]
 Kinds: those of milter_bench.py (signed5k spfonly reject nodmarc
 signed100k). Needs valgrind, redis-server, python3-dkim; the build's
 tests/bench/milterload (make tests/bench/milterload).
@@ -77,7 +77,8 @@ def profile(a, builddir, wd, corpus, dnsconf):
                       conns=a.conns, warm=0)
         callgrind_control("-i", "on", str(pid))
         res = mb.milterload(a.milterload, ours, corpus.dirs[a.kind],
-                            a.messages, conns=a.conns, warm=0)
+                            a.messages, conns=a.conns, warm=0,
+                            per_conn=a.per_conn)
         callgrind_control("-i", "off", str(pid))
     finally:
         ours.stop()
@@ -98,6 +99,10 @@ def main():
     ap.add_argument("--warm", type=int, default=300)
     ap.add_argument("--conns", type=int, default=4)
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--per-conn", type=int, default=None,
+                    help="messages per milter connection (default: all "
+                    "on persistent ones; 1: a new connection for each, as "
+                    "Postfix opens one per SMTP session)")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     for prog in ("valgrind", "callgrind_control", "callgrind_annotate",
