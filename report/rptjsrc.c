@@ -608,8 +608,7 @@ js_claim(void *h, const rpt_group *g, const char *owner, int64_t now,
 	if (s.next > now)
 		return DM_NOTFOUND;
 	if (st == DM_NOTFOUND) {
-		snprintf(s.id, sizeof(s.id), "b%" PRId64 "p%st%" PRId64,
-		    g->begin, g->polid, now);
+		rpt_report_id(s.id, sizeof(s.id), g, now);
 		if ((st = js_state_write(j, path, &s)) != DM_OK)
 			return st;
 	}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bsd/string.h>
 #include <hiredis/hiredis.h>
@@ -174,6 +175,16 @@ src_eval(dm_redis *r, const char *script, int nkeys, const char **keys,
 	return dm_redis_command(r, argc, argv, rep);
 }
 
+void
+rpt_report_id(char *out, size_t len, const rpt_group *g, int64_t now)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(out, len, "b%" PRId64 "p%st%" PRId64 "u%06ld", g->begin,
+	    g->polid, now, (long)(ts.tv_nsec / 1000));
+}
+
 dm_status
 rpt_src_claim(dm_redis *r, const rpt_group *g, const char *owner,
     int64_t now, long lease_ms, rpt_claim *c)
@@ -189,13 +200,7 @@ rpt_src_claim(dm_redis *r, const rpt_group *g, const char *owner,
 	src_key(state, r, g, "state", true);
 	snprintf(lease, sizeof(lease), "%ld", lease_ms);
 	snprintf(t, sizeof(t), "%" PRId64, now);
-	/*
-	 * Unique per submitter and domain, fixed at the first claim; only
-	 * letters and digits, so the attachment's file name (which allows
-	 * no others) carries it unchanged, as RFC 9990 requires.
-	 */
-	snprintf(id, sizeof(id), "b%" PRId64 "p%st%" PRId64, g->begin,
-	    g->polid, now);
+	rpt_report_id(id, sizeof(id), g, now);	/* kept if one is fixed */
 	if ((st = src_eval(r, src_claim_lua, 2, keys, 4, args, &rep)) != DM_OK)
 		return st;
 	st = DM_NOTFOUND;

@@ -60,6 +60,15 @@ typedef struct rpt_source {
 	dm_status (*release)(void *h, const rpt_group *g, const char *owner);
 } rpt_source;
 
+/*
+ * A fresh report id for g, claimed at now: letters and digits only, so
+ * the attachment's file name (which allows no others) carries it
+ * unchanged, as RFC 9990 requires. Unique per submitter and domain also
+ * when counts that came late make a second report of the same group in
+ * the same second: the microseconds of the clock are part of it.
+ */
+void rpt_report_id(char *out, size_t len, const rpt_group *g, int64_t now);
+
 /* The Redis store as a source (r stays the caller's). */
 void rpt_src_redis(dm_redis *r, rpt_source *out);
 

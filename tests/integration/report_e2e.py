@@ -37,6 +37,8 @@ Cases:
   outage    sendmail failing run after run suppresses no destination
             and drops no report; a suppressed destination delays its
             report, with its counts kept
+  late      a count journaled after its period was reported goes in a
+            second report with an id of its own
   dnsfail   a third-party rua whose DNS check keeps failing delays the
             report three attempts, then the verified rua gets it
   postfix   delivery through a private Postfix, by its sendmail and by
@@ -57,6 +59,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 import xml.etree.ElementTree as ET
 import zlib
 
@@ -683,6 +686,47 @@ def case_outage(ctx):
            ["exit %d, group files %r" % (rc, left), log[-800:]])
 
 
+def journal_records(state):
+    """(writer, seq, domain, begin, end, n, policy, row) of every record
+    in a StateDir's journal segments, unescaped."""
+    out = []
+    for seg in sorted(glob.glob(os.path.join(state, "journal", "seg-*"))):
+        for line in open(seg, "rb").read().split(b"\n"):
+            parts = line.split(b" ", 2)
+            if len(parts) == 3:
+                out.append([urllib.parse.unquote(f) for f in
+                            parts[2].decode().split(" ")])
+    return out
+
+
+def case_late(ctx):
+    """A count that reaches the journal after its period was reported
+    goes out in a report of its own, with its own report id: neither lost
+    nor counted twice."""
+    tap = ctx.tap
+    state = ctx.state("late")
+    recs = [r for r in journal_records(state) if r[2] == "ext.example"]
+    out = ctx.dir("late-out")
+    conf = ctx.conf("late", state, SendmailPath=capture_script(
+        os.path.join(ctx.dir("bin"), "sm-late"), out))
+    rc1, log1 = ctx.report(conf, "--day", today(), "--domain", "ext.example")
+    r = recs[0] if recs else ["", "", "ext.example", "0", "0", "1", "", ""]
+    with open(os.path.join(state, "journal", "seg-9-9-9.log"), "wb") as f:
+        f.write(journal_record(r[2], int(r[3]), int(r[4]), 1, r[6],
+                               r[7], writer="late:1:1"))
+    rc2, log2 = ctx.report(conf, "--day", today(), "--domain", "ext.example")
+    mails = captured(out)
+    ids = [m.report_id for m in mails]
+    counts = [m.counts()[1] for m in mails]
+    exp = expected_counts()["ext.example"]
+    tap.ok(recs and rc1 == 0 and rc2 == 0 and len(mails) == 2 and
+           len(set(ids)) == 2 and counts == [exp, 1],
+           "late: a count journaled after its period's report went out makes "
+           "a second report, its own id, holding that count alone",
+           ["exits %d %d, ids %r, counts %r (want [%d, 1])" % (
+               rc1, rc2, ids, counts, exp), log2[-800:]])
+
+
 def case_dnsfail(ctx):
     """A third-party rua whose check keeps failing (DNS) holds the report
     back a few attempts, then no longer: the verified rua gets it."""
@@ -760,7 +804,7 @@ def case_postfix(ctx):
 
 
 CASES = [case_dry, case_send, case_kill, case_retry, case_outage,
-         case_dnsfail, case_postfix]
+         case_late, case_dnsfail, case_postfix]
 
 
 def main():
