@@ -35,6 +35,14 @@ typedef struct dm_rr {
 } dm_rr;
 
 /*
+ * One TXT RDATA as it came from the wire (length-prefixed
+ * character-strings) into out, joined: 0; -1 when malformed (a length
+ * past the end, or empty), -2 when out of memory. The parser under
+ * dm_resolver_txt, for its tests and fuzz target.
+ */
+int dm_txt_join(const unsigned char *p, size_t len, dm_txt *out);
+
+/*
  * config_file: an unbound.conf file or NULL (then /etc/resolv.conf, and
  * /etc/hosts). timeout_ms: per lookup, >0. Returns NULL and fills err.
  */

@@ -50,6 +50,16 @@ void dm_spf_free(dm_spf *s);
 dm_status dm_spf_check(dm_spf *s, const char *ip, const char *helo,
     const char *mail_from, dm_spf_outcome *out);
 
+/*
+ * A domain name in RDATA (MX after its preference, PTR; uncompressed, as
+ * libunbound gives it) to text in out: 0, or -1 when it is no host name
+ * (a label over 63 bytes or past the end, a byte that is a control, a
+ * space, 8-bit, '.' or '\\', unterminated, the root, or too long for out).
+ * The parser under the SPF DNS layer, for its fuzz target.
+ */
+int dm_spf_wire_name(const unsigned char *p, size_t len, char *out,
+    size_t outlen);
+
 const char *dm_spf_result_str(dm_spf_result r);	/* "pass" ... */
 const char *dm_spf_scope_str(dm_spf_scope s);	/* "mfrom" "helo" */
 

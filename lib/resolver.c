@@ -556,13 +556,8 @@ dm_rr_free(dm_rr *rrs, size_t n)
 	free(rrs);
 }
 
-/*
- * One TXT RDATA: length-prefixed character-strings, joined. Returns 0,
- * -1 when the RDATA is malformed (a length past the end, or empty), -2
- * when out of memory.
- */
-static int
-resolver_txt_join(const unsigned char *p, size_t len, dm_txt *out)
+int
+dm_txt_join(const unsigned char *p, size_t len, dm_txt *out)
 {
 	size_t i, total = 0, seg;
 
@@ -608,7 +603,7 @@ dm_resolver_txt(dm_resolver *r, const char *name, dm_txt **recs, size_t *n)
 	if ((out = calloc(cnt, sizeof(*out))) == NULL)
 		goto nomem;
 	for (i = 0; i < cnt; i++) {
-		rc = resolver_txt_join((const unsigned char *)res->data[i],
+		rc = dm_txt_join((const unsigned char *)res->data[i],
 		    (size_t)res->len[i], &out[got]);
 		if (rc == -2)
 			goto nomem;

@@ -182,12 +182,11 @@ spf_herrno(dm_dns_status st)
 }
 
 /*
- * A domain name in RDATA (uncompressed, as libunbound gives it) to text.
  * Names with bytes that cannot be written plainly are refused: they are
  * no host names, and an escaped form would not look up the same name.
  */
-static int
-spf_wire_name(const unsigned char *p, size_t len, char *out, size_t outlen)
+int
+dm_spf_wire_name(const unsigned char *p, size_t len, char *out, size_t outlen)
 {
 	size_t i = 0, o = 0, lab, k;
 
@@ -238,12 +237,12 @@ spf_rr_add(SPF_dns_rr_t *rr, int idx, ns_type type, const dm_rr *d)
 			return 0;
 		return spf_rr_put(rr, idx, d->data, d->len) == 0 ? 1 : -1;
 	case ns_t_mx:
-		if (d->len < 3 || spf_wire_name(d->data + 2, d->len - 2, name,
+		if (d->len < 3 || dm_spf_wire_name(d->data + 2, d->len - 2, name,
 		    sizeof(name)) != 0)
 			return 0;
 		break;
 	case ns_t_ptr:
-		if (spf_wire_name(d->data, d->len, name, sizeof(name)) != 0)
+		if (dm_spf_wire_name(d->data, d->len, name, sizeof(name)) != 0)
 			return 0;
 		break;
 	default:

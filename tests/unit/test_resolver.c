@@ -459,6 +459,46 @@ silent_socket(int *port)
 	return fd;
 }
 
+/* TXT RDATA as it comes from the wire, joined (dm_txt_join). */
+static void
+test_txt_join(void)
+{
+	static const struct {
+		const char *what;
+		const char *rdata;
+		size_t len;
+		const char *want;	/* NULL: malformed */
+		size_t wantlen;
+	} txts[] = {
+		{ "one string", "\010v=DMARC1", 9, "v=DMARC1", 8 },
+		{ "two strings, joined without a space", "\3v=s\4pf1 ", 9,
+		  "v=spf1 ", 7 },
+		{ "an empty string among others", "\1a\0\1b", 5, "ab", 2 },
+		{ "a NUL byte kept", "\3a\0b", 4, "a\0b", 3 },
+		{ "a length past the end", "\5abc", 4, NULL, 0 },
+		{ "empty RDATA", "", 0, NULL, 0 },
+	};
+	dm_txt t;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(txts) / sizeof(txts[0]); i++) {
+		rc = dm_txt_join((const unsigned char *)txts[i].rdata,
+		    txts[i].len, &t);
+		if (txts[i].want == NULL) {
+			tap_is_int(rc, -1, "txt join, %s: malformed",
+			    txts[i].what);
+			continue;
+		}
+		tap_ok(rc == 0 && t.len == txts[i].wantlen &&
+		    memcmp(t.data, txts[i].want, t.len) == 0 &&
+		    t.data[t.len] == '\0', "txt join, %s: %zu bytes",
+		    txts[i].what, txts[i].wantlen);
+		if (rc == 0)
+			free(t.data);
+	}
+}
+
 static void
 test_timeout(void)
 {
@@ -532,6 +572,7 @@ main(void)
 
 	test_new_errors();
 	test_status_str();
+	test_txt_join();
 	snprintf(path, sizeof(path), "%s/resolver.conf", tap_fixture_dir());
 	r = dm_resolver_new(path, timeout_ms, err, sizeof(err));
 	if (r == NULL)

@@ -242,6 +242,50 @@ test_strings(void)
 	tap_is_str(dm_spf_scope_str(HSCOPE), "helo", "scope string helo");
 }
 
+/* --- names in MX and PTR RDATA -------------------------------------------- */
+
+static void
+test_wire_names(void)
+{
+	static const struct {
+		const char *what;
+		const char *rdata;	/* wire bytes */
+		size_t len;
+		const char *want;	/* NULL: refused */
+	} names[] = {
+		{ "three labels", "\4mail\7example\3com", 18,
+		  "mail.example.com" },
+		{ "one label", "\2mx", 4, "mx" },
+		{ "a dot inside a label", "\3a.b\7example", 13, NULL },
+		{ "a backslash inside a label", "\3a\\b\7example", 13, NULL },
+		{ "a space inside a label", "\3a b\7example", 13, NULL },
+		{ "a control byte", "\3a\nb\7example", 13, NULL },
+		{ "an 8-bit byte", "\3a\377b\7example", 13, NULL },
+		{ "a label past the RDATA", "\011mail", 6, NULL },
+		{ "unterminated", "\4mail", 5, NULL },
+		{ "the root (null MX)", "", 1, NULL },
+		{ "a 64-byte label", "\100", 1, NULL },
+		{ "empty RDATA", "", 0, NULL },
+	};
+	char out[256];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		rc = dm_spf_wire_name((const unsigned char *)names[i].rdata,
+		    names[i].len, out, sizeof(out));
+		if (names[i].want == NULL)
+			tap_is_int(rc, -1, "wire name, %s: refused",
+			    names[i].what);
+		else
+			tap_ok(rc == 0 && strcmp(out, names[i].want) == 0,
+			    "wire name, %s: %s", names[i].what, names[i].want);
+	}
+	rc = dm_spf_wire_name((const unsigned char *)"\4mail\7example", 14,
+	    out, 8);
+	tap_is_int(rc, -1, "wire name longer than the buffer: refused");
+}
+
 /* --- threads ------------------------------------------------------------ */
 
 struct worker {
@@ -315,6 +359,7 @@ main(void)
 	if ((s = dm_spf_new(r, err, sizeof(err))) == NULL)
 		tap_bail("dm_spf_new: %s", err);
 	test_strings();
+	test_wire_names();
 	test_rows(s);
 	test_comments(s);
 	test_threads(s, 8, 60);
