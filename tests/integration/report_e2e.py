@@ -39,6 +39,7 @@ Cases:
             report, with its counts kept
   late      a count journaled after its period was reported goes in a
             second report with an id of its own
+  expired   a Redis group whose counts expired: dropped, not "sent"
   dnsfail   a third-party rua whose DNS check keeps failing delays the
             report three attempts, then the verified rua gets it
   postfix   delivery through a private Postfix, by its sendmail and by
@@ -727,6 +728,30 @@ def case_late(ctx):
                rc1, rc2, ids, counts, exp), log2[-800:]])
 
 
+def case_expired(ctx):
+    """A group whose counts Redis expired (RedisTTL) while its index entry
+    stayed: nothing to send, said so, and not counted as sent."""
+    tap = ctx.tap
+    redis, _ = ctx.fill_redis("expired")
+    with mta.RedisClient(redis.sock) as c:
+        gone = [k for k in c.call("KEYS", "*{ext.example}:*")
+                if ":rows:" in k or ":meta:" in k]
+        for k in gone:
+            c.call("DEL", k)
+    out = ctx.dir("expired-out")
+    conf = ctx.conf("expired", ctx.dir("expired-state"), redis,
+                    SendmailPath=capture_script(os.path.join(
+                        ctx.dir("bin"), "sm-expired"), out))
+    rc, log = ctx.report(conf, "--day", today(), "--domain", "ext.example")
+    tap.ok(gone and rc == 0 and not captured(out) and
+           "counts are gone" in log and
+           re.search(r"run: 0 reports sent, .* 1 dropped", log) is not None,
+           "expired: a group whose counts expired sends nothing and is "
+           "dropped with a log line, not counted as sent",
+           ["deleted %r, exit %d" % (gone, rc), log[-800:]])
+    redis.stop()
+
+
 def case_dnsfail(ctx):
     """A third-party rua whose check keeps failing (DNS) holds the report
     back a few attempts, then no longer: the verified rua gets it."""
@@ -804,7 +829,7 @@ def case_postfix(ctx):
 
 
 CASES = [case_dry, case_send, case_kill, case_retry, case_outage,
-         case_late, case_dnsfail, case_postfix]
+         case_late, case_expired, case_dnsfail, case_postfix]
 
 
 def main():
