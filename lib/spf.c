@@ -237,8 +237,8 @@ spf_rr_add(SPF_dns_rr_t *rr, int idx, ns_type type, const dm_rr *d)
 			return 0;
 		return spf_rr_put(rr, idx, d->data, d->len) == 0 ? 1 : -1;
 	case ns_t_mx:
-		if (d->len < 3 || dm_spf_wire_name(d->data + 2, d->len - 2, name,
-		    sizeof(name)) != 0)
+		if (d->len < 3 || dm_spf_wire_name(d->data + 2, d->len - 2,
+		    name, sizeof(name)) != 0)
 			return 0;
 		break;
 	case ns_t_ptr:

@@ -679,7 +679,8 @@ run_all(struct run *r)
 		(void)rpt_dests_save(r->dests);
 	dm_log(DM_LOG_NOTICE, "%s: %u reports %s, %u to be retried, %u "
 	    "failed, %u skipped (held elsewhere or backing off), %u dropped "
-	    "(NoReportDomains or nothing to send)", r->a->dry_dir ? "dry run" : "run", r->sent,
+	    "(NoReportDomains or nothing to send)",
+	    r->a->dry_dir ? "dry run" : "run", r->sent,
 	    r->a->dry_dir ? "written" : "sent", r->retried, r->errors,
 	    r->skipped, r->dropped);
 	return r->retried + r->errors > 0 ? 1 : 0;

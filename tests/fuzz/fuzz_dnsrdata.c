@@ -31,7 +31,8 @@ check_txt(const uint8_t *data, size_t size)
 		fuzz_fail("txt: %zu bytes from %zu of RDATA", t.len, size);
 	for (i = 0; i < size; i += 1 + seg) {
 		seg = data[i];
-		if (o + seg > t.len || memcmp(t.data + o, data + i + 1, seg) != 0)
+		if (o + seg > t.len ||
+		    memcmp(t.data + o, data + i + 1, seg) != 0)
 			fuzz_fail("txt: segment at %zu not joined in order", i);
 		o += seg;
 	}
@@ -85,9 +86,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	fuzz_quiet_log();
 	check_txt(data, size);
-	check_name(data, size, 256);		/* PTR */
+	check_name(data, size, 256);			/* PTR */
 	if (size > 2)
-		check_name(data + 2, size - 2, 256);	/* MX, after its preference */
+		check_name(data + 2, size - 2, 256);	/* MX: after its preference */
 	/* a small buffer: the bound must hold at every length */
 	check_name(data, size, 1 + (size > 0 ? data[0] % 64 : 0));
 	return 0;
