@@ -40,9 +40,9 @@ def callgrind_control(*args):
     r = subprocess.run(["callgrind_control"] + list(args),
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=60)
-    if os.environ.get("CG_DEBUG"):
-        print("callgrind_control %s: %s" % (" ".join(args),
-                                            r.stdout.decode()))
+    if r.returncode != 0 or b"OK" not in r.stdout:
+        raise mta.HarnessError("callgrind_control %s: %s" % (
+            " ".join(args), r.stdout.decode(errors="replace")))
 
 
 def annotate(path):
@@ -51,8 +51,6 @@ def annotate(path):
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=300, check=True)
     out = r.stdout.decode(errors="replace")
-    if os.environ.get("CG_DEBUG"):
-        print(out[:3000])
     total = int(re.search(r"^\s*([\d,]+)\s+(?:\(\S+\)\s+)?PROGRAM TOTALS",
                           out, re.M).group(1).replace(",", ""))
     rows = []
