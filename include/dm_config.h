@@ -23,6 +23,8 @@ typedef enum dm_opt {
 	DM_OPT_PSL_FILE,
 	DM_OPT_HONOR_PCT,
 	DM_OPT_MULTIPLE_FROM,
+	DM_OPT_MALFORMED_FROM_ACTION,
+	DM_OPT_NO_AUTHOR_ACTION,
 	DM_OPT_LOG_LEVEL,
 	DM_OPT_SOCKET,
 	DM_OPT_USER_ID,
@@ -83,6 +85,10 @@ enum { DM_INTERR_ACCEPT = 0, DM_INTERR_TEMPFAIL, DM_INTERR_REJECT };
 
 /* MultipleFrom values. */
 enum { DM_MULTIFROM_STRICTEST = 0, DM_MULTIFROM_REJECT, DM_MULTIFROM_FIRST };
+/* MalformedFromAction values. */
+enum { DM_MALFROM_REJECT = 0, DM_MALFROM_PERMISSIVE };
+/* NoAuthorAction values. */
+enum { DM_NOAUTHOR_ACCEPT = 0, DM_NOAUTHOR_REJECT };
 
 /* Defaults only. */
 dm_config *dm_config_new(void);

@@ -42,8 +42,22 @@ typedef struct dm_author {
 	dm_policy_verdict pv;
 } dm_author;
 
+/* What the From field(s) showed besides their author domains. */
+typedef enum dm_from_fault {
+	DM_FROMFAULT_NONE = 0,
+	DM_FROMFAULT_MALFORMED,	/* not RFC 5322; its domains were recovered */
+	DM_FROMFAULT_DECEPTIVE	/* shows a domain that is no domain name */
+} dm_from_fault;
+
 typedef struct dm_verdict {
 	dm_from_state from_state;
+	dm_from_fault from_fault;
+	const char *from_why;		/* static text with a fault, or NULL */
+	/*
+	 * Set when the From rules themselves refused the message
+	 * (MalformedFromAction, NoAuthorAction): the reply's text.
+	 */
+	const char *from_refused;
 	dm_dmarc_result result;		/* the decisive author's result */
 	dm_disposition disposition;	/* the strictest of all authors */
 	size_t decisive;		/* index into authors; 0 if none */
@@ -89,5 +103,6 @@ dm_status dm_msg_eom(dm_msg *m, const dm_verdict **out);
 dm_status dm_msg_feed_stream(dm_msg *m, int fd, char *err, size_t errlen);
 
 const char *dm_from_state_str(dm_from_state s);
+const char *dm_from_fault_str(dm_from_fault f);	/* "none" "malformed" .. */
 
 #endif

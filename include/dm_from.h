@@ -24,14 +24,30 @@ typedef struct dm_from_addrs {
 	size_t nmailboxes;	/* every mailbox seen, usable or not */
 	size_t nbad;	/* mailboxes with no usable domain */
 	int truncated;	/* more than DM_FROM_MAX_DOMAINS distinct domains */
+	int malformed;	/* not RFC 5322: a reader's view was added */
+	size_t ndeceptive;	/* shown domains that are no domain name */
+	const char *deceptive;	/* why the first one is not (static text) */
 } dm_from_addrs;
 
 /*
  * Parse one From field body (what follows "From:", folding included).
- * DM_OK: at least one mailbox (domains in out; n may be 0 when every
- * mailbox was unusable, then nbad > 0). DM_PERMFAIL: not a mailbox-list
- * (unbalanced quotes, comments or literals, control characters, no
- * mailbox at all). Linear in len; comments nest at most 32 deep.
+ * Linear in len; comments nest at most 32 deep.
+ *
+ * A field we cannot read must never mean "no author": the domain a mail
+ * reader shows is the domain evaluated. So where the field is not clean
+ * RFC 5322 (a lexical fault, a mailbox without a usable domain, folding
+ * inside a domain), malformed is set and the field is read once more the
+ * way readers do: every '@' and the run of bytes after it up to a
+ * delimiter (outside quotes and comments while those are balanced,
+ * everywhere once they are not). A run that is a domain name is one more
+ * author domain; a run that is not (control, invisible or bidi
+ * characters, an empty label, bytes no domain has) counts in ndeceptive,
+ * with the reason in deceptive: a reader shows a domain there that no
+ * policy can be looked up for, so the field is there to deceive.
+ *
+ * DM_OK: some mailbox or shown domain (domains in out; n may be 0, then
+ * nbad or ndeceptive > 0). DM_PERMFAIL: the field shows no author at all
+ * (empty, only comments, an empty group, no '@' and no mailbox).
  *
  * An addr-spec written bare in a display name ("ceo@bank.example"
  * <x@evil.example>, unquoted) is not RFC 5322 syntax, but readers show

@@ -87,7 +87,9 @@ dm_action_decide(const dm_config *c, const dm_verdict *v, dm_action *out)
 	out->kind = DM_ACT_ACCEPT;
 	if (v->disposition == DM_DISP_REJECT) {
 		action_reply(out, DM_ACT_REJECT, "550", "5.7.1");
+		/* Not the policy of a domain: the From field's own fault. */
 		action_text(out->text, sizeof(out->text),
+		    v->from_refused != NULL ? v->from_refused :
 		    dm_config_str(c, DM_OPT_REJECT_TEXT),
 		    a != NULL ? a->domain : "");
 	} else if (v->disposition == DM_DISP_QUARANTINE) {

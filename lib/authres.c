@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -138,6 +139,11 @@ ar_dmarc(struct ar_buf *b, const dm_verdict *v, const char *sep)
 {
 	size_t i;
 
+	if (v->nauthors == 0 && v->from_why != NULL) {
+		ar_printf(b, "%sdmarc=%s (unusable From: %s)", sep,
+		    dm_dmarc_result_str(v->result), v->from_why);
+		return;
+	}
 	if (v->nauthors == 0) {
 		ar_printf(b, "%sdmarc=%s (%s From)", sep,
 		    dm_dmarc_result_str(v->result),
@@ -147,6 +153,8 @@ ar_dmarc(struct ar_buf *b, const dm_verdict *v, const char *sep)
 	/* The author domain that decided comes first. */
 	ar_printf(b, "%s", sep);
 	ar_dmarc_author(b, &v->authors[v->decisive]);
+	if (v->from_why != NULL)
+		ar_printf(b, " (%s)", v->from_why);
 	for (i = 0; i < v->nauthors; i++)
 		if (i != v->decisive) {
 			ar_printf(b, "%s", sep);
@@ -224,67 +232,125 @@ dm_authres_servid(const char *value, char *out, size_t outlen)
 }
 
 /*
- * Reading a trusted upstream's spf= result. The field is first copied
- * without its comments (quoted strings kept whole), then cut at the
- * semicolons that separate the authserv-id from each resinfo. false when
- * the copy does not fit in out: an escape inside quotes writes two bytes
- * at once, so two and the NUL must fit before each write.
+ * Reading a trusted upstream's spf= result: the field is parsed by RFC
+ * 8601's grammar, resinfo by resinfo and property by property, never
+ * searched: text that merely looks like "smtp.mailfrom=" (in a reason, a
+ * comment, a quoted string) is not a property, and a quoted local part
+ * ("ceo@bank.example"@evil.example) is not the domain. Anything off the
+ * grammar makes the whole field unreadable.
+ */
+struct ar_cur {
+	const char *p;
+	bool bad;
+};
+
+/* CFWS: white space, line breaks and (nested, escaped) comments. */
+static void
+ar_cfws(struct ar_cur *c)
+{
+	int depth = 0;
+
+	for (; *c->p != '\0'; c->p++) {
+		if (*c->p == '(') {
+			if (++depth > 32)
+				break;
+		} else if (depth > 0 && *c->p == ')')
+			depth--;
+		else if (depth > 0 && *c->p == '\\' && c->p[1] != '\0')
+			c->p++;
+		else if (depth == 0 && strchr(" \t\r\n", *c->p) == NULL)
+			return;
+	}
+	if (depth > 0)
+		c->bad = true;
+}
+
+/* A keyword (method, result, ptype, property): letters, digits, - _. */
+static size_t
+ar_keyword(struct ar_cur *c, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	ar_cfws(c);
+	while (isalnum((unsigned char)c->p[n]) || c->p[n] == '-' ||
+	    c->p[n] == '_')
+		n++;
+	if (n == 0 || n >= outlen) {
+		c->bad = true;
+		return 0;
+	}
+	memcpy(out, c->p, n);
+	out[n] = '\0';
+	c->p += n;
+	return n;
+}
+
+/* The special character ch, after CFWS. */
+static bool
+ar_expect(struct ar_cur *c, char ch)
+{
+	ar_cfws(c);
+	if (c->bad || *c->p != ch) {
+		c->bad = true;
+		return false;
+	}
+	c->p++;
+	return true;
+}
+
+/* A quoted string at c->p (its quotes included); false if unterminated. */
+static bool
+ar_skip_quoted(struct ar_cur *c)
+{
+	for (c->p++; *c->p != '"'; c->p++) {
+		if (*c->p == '\\' && c->p[1] != '\0')
+			c->p++;
+		else if (*c->p == '\0') {
+			c->bad = true;
+			return false;
+		}
+	}
+	c->p++;
+	return true;
+}
+
+/*
+ * A value or pvalue: quoted strings and other bytes up to CFWS or ';'.
+ * Its text into raw; into dom the domain it names: what follows the last
+ * '@' outside quotes, or, for one quoted string alone, the last '@' of
+ * its content (unescaped), or else the whole of it.
  */
 static bool
-ar_strip_comments(const char *in, char *out, size_t outlen)
+ar_pvalue(struct ar_cur *c, char *raw, size_t rawlen, char *dom,
+    size_t domlen)
 {
-	size_t o = 0;
-	int depth = 0;
-	bool quoted = false;
+	const char *start, *at = NULL, *d;
+	size_t n, o = 0;
 
-	for (; *in != '\0'; in++) {
-		if (!quoted && *in == '(' && depth < 32) {
-			depth++;
-			continue;
+	ar_cfws(c);
+	start = c->p;
+	while (!c->bad && *c->p != '\0' && strchr(" \t\r\n(;", *c->p) == NULL)
+		if (*c->p == '"')
+			ar_skip_quoted(c);
+		else if (*c->p++ == '@')
+			at = c->p - 1;
+	n = (size_t)(c->p - start);
+	if (c->bad || n == 0 || n >= rawlen)
+		return !(c->bad = true);
+	memcpy(raw, start, n);
+	raw[n] = '\0';
+	if (at == NULL && raw[0] == '"' && raw[n - 1] == '"' && n >= 2) {
+		for (d = raw + 1; d < raw + n - 1 && o + 1 < domlen; d++) {
+			if (*d == '\\')
+				d++;
+			o = *d == '@' ? 0 : o;
+			if (*d != '@')
+				dom[o++] = *d;
 		}
-		if (depth > 0) {
-			if (*in == '\\' && in[1] != '\0')
-				in++;
-			else if (*in == ')')
-				depth--;
-			continue;
-		}
-		if (o + 2 >= outlen)
-			break;
-		if (*in == '"')
-			quoted = !quoted;
-		else if (quoted && *in == '\\' && in[1] != '\0')
-			out[o++] = *in++;
-		out[o++] = (*in == '\r' || *in == '\n' || *in == '\t') ? ' ' :
-		    *in;
+		dom[o] = '\0';
+		return true;
 	}
-	out[o] = '\0';
-	return *in == '\0';
-}
-
-static const char *
-ar_skip_ws(const char *p)
-{
-	return p + strspn(p, " ");
-}
-
-/* "name = value" at p (name already matched); the value into out. */
-static bool
-ar_prop_value(const char *p, char *out, size_t outlen)
-{
-	size_t n;
-
-	p = ar_skip_ws(p);
-	if (*p != '=')
-		return false;
-	p = ar_skip_ws(p + 1);
-	if (*p == '"')
-		p++;
-	n = strcspn(p, " \";");
-	if (n == 0 || n >= outlen)
-		return false;
-	memcpy(out, p, n);
-	out[n] = '\0';
+	strlcpy(dom, at != NULL ? raw + (at - start) + 1 : raw, domlen);
 	return true;
 }
 
@@ -298,58 +364,121 @@ static const struct {
 	{ "permerror", DM_SPF_PERMERROR },
 };
 
-/* One resinfo: "spf=RESULT ... smtp.mailfrom=X" or "... smtp.helo=Y". */
-static dm_status
-ar_resinfo_spf(const char *ri, dm_spf_outcome *out)
-{
-	const char *p = ar_skip_ws(ri), *q;
-	char id[512];
-	size_t i, n;
+/* What one spf= resinfo says, gathered property by property. */
+struct ar_spf {
+	int result;		/* index into ar_spf_results, -1 unknown */
+	int nid[2];		/* smtp.mailfrom, smtp.helo seen */
+	char raw[2][512], dom[2][DM_DOMAIN_MAX + 2];
+};
 
-	if (strncasecmp(p, "spf", 3) != 0 || *(p = ar_skip_ws(p + 3)) != '=')
-		return DM_NOTFOUND;
-	p = ar_skip_ws(p + 1);
-	n = strcspn(p, " ;");
-	for (i = 0; i < sizeof(ar_spf_results) / sizeof(ar_spf_results[0]);
-	    i++)
-		if (strlen(ar_spf_results[i].name) == n &&
-		    strncasecmp(p, ar_spf_results[i].name, n) == 0)
-			break;
-	if (i == sizeof(ar_spf_results) / sizeof(ar_spf_results[0]))
-		return DM_PERMFAIL;
+/* One propspec (or reasonspec) of a resinfo; spf: gather into it. */
+static void
+ar_prop(struct ar_cur *c, struct ar_spf *spf)
+{
+	char ptype[32], prop[32], raw[512], dom[DM_DOMAIN_MAX + 2];
+	int k;
+
+	if (ar_keyword(c, ptype, sizeof(ptype)) == 0)
+		return;
+	if (strcasecmp(ptype, "reason") != 0) {
+		if (!ar_expect(c, '.') || ar_keyword(c, prop, sizeof(prop)) == 0)
+			return;
+	}
+	if (!ar_expect(c, '=') || !ar_pvalue(c, raw, sizeof(raw), dom,
+	    sizeof(dom)) || spf == NULL || strcasecmp(ptype, "smtp") != 0)
+		return;
+	k = strcasecmp(prop, "mailfrom") == 0 ? 0 :
+	    strcasecmp(prop, "helo") == 0 ? 1 : -1;
+	if (k < 0 || spf->nid[k]++ > 0)
+		return;
+	strlcpy(spf->raw[k], raw, sizeof(spf->raw[k]));
+	strlcpy(spf->dom[k], dom, sizeof(spf->dom[k]));
+}
+
+/* One resinfo after its ';': methodspec, then properties to ';' or end. */
+static void
+ar_resinfo(struct ar_cur *c, struct ar_spf *spf, bool *is_spf)
+{
+	char method[64], result[32];
+	size_t i;
+
+	if (ar_keyword(c, method, sizeof(method)) == 0)
+		return;
+	ar_cfws(c);
+	if (*c->p == '/') {
+		c->p++;
+		if (ar_keyword(c, result, sizeof(result)) == 0)
+			return;
+	}
+	if (!ar_expect(c, '=') || ar_keyword(c, result, sizeof(result)) == 0)
+		return;
+	*is_spf = strcasecmp(method, "spf") == 0;
+	spf->result = -1;
+	for (i = 0; *is_spf && i < sizeof(ar_spf_results) /
+	    sizeof(ar_spf_results[0]); i++)
+		if (strcasecmp(result, ar_spf_results[i].name) == 0)
+			spf->result = (int)i;
+	for (;;) {
+		ar_cfws(c);
+		if (c->bad || *c->p == ';' || *c->p == '\0')
+			return;
+		ar_prop(c, *is_spf ? spf : NULL);
+		if (c->bad)
+			return;
+	}
+}
+
+/* The first spf= resinfo as an outcome: every part must be usable. */
+static dm_status
+ar_spf_outcome(const struct ar_spf *spf, dm_spf_outcome *out)
+{
+	int k = spf->nid[0] > 0 ? 0 : 1;
+
+	if (spf->result < 0 || spf->nid[k] != 1)
+		return DM_PERMFAIL;	/* unknown result, no or two ids */
 	memset(out, 0, sizeof(*out));
-	out->result = ar_spf_results[i].r;
-	if ((q = strcasestr(p, "smtp.mailfrom")) != NULL &&
-	    ar_prop_value(q + 13, id, sizeof(id)))
-		out->scope = DM_SPF_SCOPE_MFROM;
-	else if ((q = strcasestr(p, "smtp.helo")) != NULL &&
-	    ar_prop_value(q + 9, id, sizeof(id)))
-		out->scope = DM_SPF_SCOPE_HELO;
-	else
-		return DM_PERMFAIL;	/* a result without its identity */
-	strlcpy(out->identity, id, sizeof(out->identity));
-	q = strrchr(id, '@');
-	if (dm_domain_normalize(q ? q + 1 : id, strlen(q ? q + 1 : id),
+	out->result = ar_spf_results[spf->result].r;
+	out->scope = k == 0 ? DM_SPF_SCOPE_MFROM : DM_SPF_SCOPE_HELO;
+	strlcpy(out->identity, spf->raw[k], sizeof(out->identity));
+	if (dm_domain_normalize(spf->dom[k], strlen(spf->dom[k]),
 	    out->domain, sizeof(out->domain)) != DM_OK)
 		return DM_PERMFAIL;
+	snprintf(out->comment, sizeof(out->comment),
+	    "from a trusted Authentication-Results field");
 	return DM_OK;
 }
 
 dm_status
 dm_authres_read_spf(const char *value, dm_spf_outcome *out)
 {
-	char buf[4096], *ri, *save = NULL;
-	dm_status st = DM_NOTFOUND;
+	struct ar_cur c = { value, false };
+	struct ar_spf spf, one;
+	char raw[256], dom[DM_DOMAIN_MAX + 2], kw[16];
+	bool found = false, is_spf;
 
-	if (!ar_strip_comments(value, buf, sizeof(buf)))
-		return DM_PERMFAIL;	/* too long to read whole */
-	if ((ri = strtok_r(buf, ";", &save)) == NULL)
-		return DM_NOTFOUND;	/* the authserv-id alone */
-	while ((ri = strtok_r(NULL, ";", &save)) != NULL)
-		if ((st = ar_resinfo_spf(ri, out)) != DM_NOTFOUND)
+	if (!ar_pvalue(&c, raw, sizeof(raw), dom, sizeof(dom)))
+		return DM_PERMFAIL;	/* no authserv-id */
+	ar_cfws(&c);
+	if (isdigit((unsigned char)*c.p))
+		(void)ar_keyword(&c, kw, sizeof(kw));	/* authres-version */
+	for (ar_cfws(&c); !c.bad && *c.p != '\0'; ar_cfws(&c)) {
+		if (!ar_expect(&c, ';'))
 			break;
-	if (st == DM_OK)
-		snprintf(out->comment, sizeof(out->comment),
-		    "from a trusted Authentication-Results field");
-	return st;
+		ar_cfws(&c);
+		if (strncasecmp(c.p, "none", 4) == 0 && !isalnum(
+		    (unsigned char)c.p[4]) && c.p[4] != '=') {
+			c.p += 4;	/* no-result */
+			continue;
+		}
+		memset(&one, 0, sizeof(one));
+		is_spf = false;
+		ar_resinfo(&c, &one, &is_spf);
+		if (is_spf && !found) {
+			spf = one;
+			found = true;
+		}
+	}
+	if (c.bad)
+		return DM_PERMFAIL;
+	return found ? ar_spf_outcome(&spf, out) : DM_NOTFOUND;
 }

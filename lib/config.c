@@ -35,6 +35,8 @@ struct cfg_def {
 static const char *const cfg_org_methods[] = { "treewalk", "psl", NULL };
 static const char *const cfg_multifrom[] = { "strictest", "reject",
     "first", NULL };
+static const char *const cfg_malfrom[] = { "reject", "permissive", NULL };
+static const char *const cfg_noauthor[] = { "accept", "reject", NULL };
 static const char *const cfg_levels[] = { "err", "warning", "notice",
     "info", "debug", NULL };
 
@@ -73,6 +75,18 @@ static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	  "several From fields or mailboxes: evaluate every author domain "
 	  "and apply the strictest outcome, reject the message, or use the "
 	  "first mailbox only" },
+	{ DM_OPT_MALFORMED_FROM_ACTION, "MalformedFromAction", CFG_ENUM,
+	  "reject", 0, 0, cfg_malfrom, "a From field that shows a reader a "
+	  "domain that is no domain name (control, invisible or bidi "
+	  "characters, an empty label): reject (550 5.7.1, From field "
+	  "malformed), or permissive (evaluate the other author domains, "
+	  "as if that one were not there). Malformed fields whose domains "
+	  "can be read are evaluated either way" },
+	{ DM_OPT_NO_AUTHOR_ACTION, "NoAuthorAction", CFG_ENUM, "accept", 0, 0,
+	  cfg_noauthor, "a message whose From shows no author domain at "
+	  "all (no From field, \"From: alice\", \"<alice@>\"): accept it "
+	  "outside DMARC (it impersonates nobody), or reject it (RFC 5322 "
+	  "requires a From field)" },
 	{ DM_OPT_LOG_LEVEL, "LogLevel", CFG_ENUM, "info", 0, 0, cfg_levels,
 	  "the least important level logged" },
 	{ DM_OPT_SOCKET, "Socket", CFG_STR, "unix:/run/dmarc-milter/sock", 0,

@@ -47,10 +47,14 @@ struct dm_msg {
 	dm_verdict v;
 	const dm_dkim_sig **sigs;
 	size_t from_bad;	/* mailboxes or fields with no usable domain */
+	size_t deceptive;	/* domains shown that are no domain names */
+	const char *deceptive_why;
+	bool from_malformed;	/* some field was read the reader's way */
 	bool too_many;		/* more author domains than evaluated */
 	bool mailing_list;	/* List-Id or List-Post seen */
 	bool trusted_spf;	/* SPF comes from a trusted upstream: */
 	dm_spf_outcome tspf;	/* this one */
+	uint64_t trusted_seen;	/* trusted ids whose topmost field was read */
 	bool evaluated;
 };
 
@@ -236,38 +240,48 @@ msg_keep_from(dm_msg *m, const char *value)
 }
 
 /*
- * Is id one of TrustedAuthservIDs? Our own never is: a field with it
- * that reaches us was written by somebody else, so it is a forgery.
+ * The index of id among TrustedAuthservIDs, or -1. Our own is never
+ * trusted: a field with it that reaches us was written by somebody
+ * else, so it is a forgery.
  */
-static bool
+static int
 msg_trusted_id(const dm_msg *m, const char *id)
 {
 	const char *list = dm_config_str(m->e->cfg, DM_OPT_TRUSTED_AUTHSERV_IDS);
 	const char *ours = dm_config_str(m->e->cfg, DM_OPT_AUTHSERV_ID);
 	size_t n, idlen = strlen(id);
+	int i;
 
 	if (list == NULL || (ours != NULL && strcasecmp(id, ours) == 0))
-		return false;
-	for (; *list != '\0'; list += n) {
+		return -1;
+	for (i = 0; *list != '\0'; list += n, i++) {
 		list += strspn(list, " ,\t");
 		n = strcspn(list, " ,\t");
 		if (n == idlen && n > 0 && strncasecmp(list, id, n) == 0)
-			return true;
+			return i < 64 ? i : -1;
 	}
-	return false;
+	return -1;
 }
 
-/* The topmost trusted field with an spf= result gives the SPF outcome. */
+/*
+ * Only the topmost field of each trusted id is what that host wrote:
+ * the ones below it came with the message, from anybody. So the first
+ * field of a trusted id decides for that id, whatever it holds, and an
+ * SPF result it does not give is not looked for further down.
+ */
 static void
 msg_read_authres(dm_msg *m, const char *value)
 {
 	char id[256];
 	dm_spf_outcome o;
+	int i;
 
-	if (m->trusted_spf || dm_authres_servid(value, id, sizeof(id)) !=
-	    DM_OK || !msg_trusted_id(m, id))
+	if (dm_authres_servid(value, id, sizeof(id)) != DM_OK ||
+	    (i = msg_trusted_id(m, id)) < 0 ||
+	    (m->trusted_seen & (UINT64_C(1) << i)) != 0)
 		return;
-	if (dm_authres_read_spf(value, &o) == DM_OK) {
+	m->trusted_seen |= UINT64_C(1) << i;
+	if (!m->trusted_spf && dm_authres_read_spf(value, &o) == DM_OK) {
 		m->tspf = o;
 		m->trusted_spf = true;
 	}
@@ -349,6 +363,34 @@ msg_add_author(dm_msg *m, const char *domain, size_t *cap)
 	return true;
 }
 
+/* One From field's authors; false when the field shows none at all. */
+static bool
+msg_from_field(dm_msg *m, const char *field, bool first_only, size_t *cap,
+    size_t *mailboxes)
+{
+	dm_from_addrs a;
+	size_t j;
+
+	if (dm_from_parse(field, strlen(field), &a) != DM_OK)
+		return false;
+	*mailboxes += a.nmailboxes;
+	m->from_bad += a.nbad;
+	m->from_malformed |= a.malformed != 0;
+	if (a.ndeceptive > 0 && m->deceptive == 0)
+		m->deceptive_why = a.deceptive;
+	m->deceptive += a.ndeceptive;
+	if (a.truncated)
+		m->too_many = true;
+	for (j = 0; j < a.n; j++) {
+		if (first_only && m->v.nauthors > 0)
+			break;
+		if (!msg_add_author(m, a.domain[j], cap))
+			m->too_many = true;
+	}
+	dm_from_addrs_clear(&a);
+	return true;
+}
+
 /*
  * Collect the author domains and the From state. The "first" setting of
  * MultipleFrom keeps only the first mailbox; otherwise all are kept.
@@ -358,30 +400,15 @@ msg_collect_authors(dm_msg *m)
 {
 	bool first_only = dm_config_int(m->e->cfg, DM_OPT_MULTIPLE_FROM) ==
 	    DM_MULTIFROM_FIRST;
-	size_t i, j, cap = 0, mailboxes = 0, bad = 0;
-	dm_from_addrs a;
+	size_t i, cap = 0, mailboxes = 0;
 
-	for (i = 0; i < m->nfrom; i++) {
-		memset(&a, 0, sizeof(a));
-		if (dm_from_parse(m->from[i], strlen(m->from[i]), &a) !=
-		    DM_OK) {
-			msg_error(m, "unparsable From field: %.100s",
+	for (i = 0; i < m->nfrom; i++)
+		if (!msg_from_field(m, m->from[i], first_only, &cap,
+		    &mailboxes)) {
+			msg_error(m, "From field shows no author: %.100s",
 			    m->from[i]);
-			bad++;
-			continue;
+			m->from_bad++;
 		}
-		mailboxes += a.nmailboxes;
-		bad += a.nbad;
-		if (a.truncated)
-			m->too_many = true;
-		for (j = 0; j < a.n; j++) {
-			if (first_only && m->v.nauthors > 0)
-				break;
-			if (!msg_add_author(m, a.domain[j], &cap))
-				m->too_many = true;
-		}
-		dm_from_addrs_clear(&a);
-	}
 	if (m->nfrom == 0)
 		m->v.from_state = DM_FROM_MISSING;
 	else if (m->nfrom > 1)
@@ -390,9 +417,15 @@ msg_collect_authors(dm_msg *m)
 		m->v.from_state = DM_FROM_SEVERAL_MAILBOXES;
 	else if (m->v.nauthors == 0)
 		m->v.from_state = DM_FROM_UNUSABLE;
-	if (m->v.nauthors == 0 && bad > 0)
+	if (m->v.nauthors == 0 && m->from_bad + m->deceptive > 0)
 		m->v.from_state = DM_FROM_UNUSABLE;
-	m->from_bad = bad;
+	if (m->deceptive > 0) {
+		m->v.from_fault = DM_FROMFAULT_DECEPTIVE;
+		m->v.from_why = m->deceptive_why;
+	} else if (m->from_malformed) {
+		m->v.from_fault = DM_FROMFAULT_MALFORMED;
+		m->v.from_why = "From field malformed, its domains recovered";
+	}
 }
 
 static void
@@ -506,12 +539,52 @@ msg_combine(dm_msg *m)
 		dm_policy_add_reason(&m->v.authors[best].pv,
 		    DM_REASON_LOCAL_POLICY, "several authors");
 	}
-	if (m->v.disposition != DM_DISP_NONE &&
-	    dm_config_int(m->e->cfg, DM_OPT_MODE) == DM_MODE_MONITOR) {
-		m->v.disposition = DM_DISP_NONE;
-		dm_policy_add_reason(&m->v.authors[best].pv,
+}
+
+/* A local rule refuses the message; the decisive author carries why. */
+static void
+msg_refuse(dm_msg *m, const char *why, const char *reply)
+{
+	m->v.disposition = DM_DISP_REJECT;
+	m->v.from_refused = reply;
+	if (m->v.nauthors > 0)
+		dm_policy_add_reason(&m->v.authors[m->v.decisive].pv,
+		    DM_REASON_LOCAL_POLICY, why);
+}
+
+/*
+ * The From rules of local policy: a field that shows a reader a domain
+ * no policy can be found for is there to deceive, whatever the other
+ * authors' results; a message with no author at all impersonates
+ * nobody, and is refused only where the site asks for RFC 5322's rule.
+ */
+static void
+msg_from_policy(dm_msg *m)
+{
+	const dm_config *c = m->e->cfg;
+
+	if (m->deceptive > 0 && dm_config_int(c, DM_OPT_MALFORMED_FROM_ACTION)
+	    == DM_MALFROM_REJECT)
+		msg_refuse(m, m->deceptive_why, "From header field is "
+		    "malformed");
+	else if (m->v.nauthors == 0 && dm_config_int(c,
+	    DM_OPT_NO_AUTHOR_ACTION) == DM_NOAUTHOR_REJECT)
+		msg_refuse(m, "no author domain", "message has no usable From "
+		    "header field");
+}
+
+/* Mode monitor: the verdict stands, nothing is refused. */
+static void
+msg_monitor(dm_msg *m)
+{
+	if (m->v.disposition == DM_DISP_NONE ||
+	    dm_config_int(m->e->cfg, DM_OPT_MODE) != DM_MODE_MONITOR)
+		return;
+	m->v.disposition = DM_DISP_NONE;
+	m->v.from_refused = NULL;
+	if (m->v.nauthors > 0)
+		dm_policy_add_reason(&m->v.authors[m->v.decisive].pv,
 		    DM_REASON_LOCAL_POLICY, "monitor mode");
-	}
 }
 
 dm_status
@@ -533,8 +606,10 @@ dm_msg_eom(dm_msg *m, const dm_verdict **out)
 			msg_eval_author(m, &m->v.authors[i]);
 		if (m->v.nauthors > 0)
 			msg_combine(m);
-		else if (m->from_bad > 0)
+		else if (m->from_bad + m->deceptive > 0)
 			m->v.result = DM_DMARC_PERMERROR;
+		msg_from_policy(m);
+		msg_monitor(m);
 		m->evaluated = true;
 	}
 	*out = &m->v;
@@ -554,4 +629,13 @@ dm_from_state_str(dm_from_state s)
 	    "several-fields", "several-mailboxes", "unusable" };
 
 	return (size_t)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+const char *
+dm_from_fault_str(dm_from_fault f)
+{
+	static const char *const names[] = { "none", "malformed",
+	    "deceptive" };
+
+	return (size_t)f < sizeof(names) / sizeof(names[0]) ? names[f] : "?";
 }

@@ -69,22 +69,33 @@ stream_flush_field(struct stream *s)
 	if ((colon = strchr(s->field, ':')) == NULL)
 		return DM_OK;
 	*colon = '\0';
+	s->field[strcspn(s->field, " \t")] = '\0';
 	return dm_msg_header(s->m, s->field, colon + 1);
 }
 
-/* A header name: printable ASCII without space, as RFC 5322 2.2 says. */
+/*
+ * A header name: printable ASCII without space (RFC 5322 2.2), and the
+ * white space before the colon that RFC 5322 4.5 allows ("From :").
+ * MTAs take such a line as a header field and hand the milter the bare
+ * name, so a check that did not would see no From field at all.
+ */
 static bool
 stream_is_field(const char *line, size_t len)
 {
-	size_t i;
+	size_t i, name = 0;
 
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)line[i];
 
 		if (c == ':')
-			return i > 0;
-		if (c <= 32 || c >= 127)
+			return name > 0;
+		if (c == ' ' || c == '\t') {
+			if (name == 0)
+				return false;
+		} else if (c <= 32 || c >= 127 || name < i)
 			return false;
+		else
+			name++;
 	}
 	return false;
 }

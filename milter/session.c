@@ -270,8 +270,13 @@ reasons_text(const dm_verdict *v, char *out, size_t len)
 	size_t i;
 
 	strlcpy(out, "", len);
-	if (v->nauthors == 0)
+	if (v->nauthors == 0) {
+		/* No author to carry it: the From field's fault itself. */
+		if (v->from_why != NULL)
+			snprintf(out, len, "%s(%s)", v->from_refused != NULL ?
+			    "local_policy" : "none", v->from_why);
 		return;
+	}
 	pv = &v->authors[v->decisive].pv;
 	for (i = 0; i < pv->nreasons; i++) {
 		if (i > 0)

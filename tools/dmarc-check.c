@@ -196,14 +196,16 @@ json_verdict(const dm_verdict *v)
 
 	for (i = 0; i < v->nerrors; i++)
 		json_array_append_new(errors, json_string(v->errors[i]));
-	return json_pack("{s:o, s:o, s:s, s:s, s:s, s:o, s:{s:s, s:o, s:s, "
-	    "s:b}, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:o, s:o, s:s, s:s, s:s, s:s, s:o, s:o, s:{s:s, "
+	    "s:o, s:s, s:b}, s:o, s:o, s:o, s:o}",
 	    "header_from", json_str_or_null(a ? a->domain : NULL),
 	    "policy_domain", json_str_or_null(a ? a->disc.policy_domain :
 	    NULL),
 	    "dmarc", dm_dmarc_result_str(v->result),
 	    "disposition", dm_disposition_str(v->disposition),
 	    "from_state", dm_from_state_str(v->from_state),
+	    "from_fault", dm_from_fault_str(v->from_fault),
+	    "from_why", json_str_or_null(v->from_why),
 	    "policy", json_policy(a ? a->disc.record : NULL),
 	    "spf", "result", dm_spf_result_str(v->spf.result),
 	    "domain", json_str_or_null(v->spf.domain),

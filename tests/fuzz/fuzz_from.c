@@ -3,10 +3,13 @@
  * dm_from_parse, and the same bytes through dm_domain_normalize. The
  * author domains decide which policy applies, so beyond memory errors
  * they must be what dm_from.h promises: normalised, distinct, bounded,
- * and normalising one again changes nothing.
+ * and normalising one again changes nothing. And the rule of issue 12: a
+ * field that shows a reader "@" and a domain never yields "no author".
  */
 #include "config.h"
 
+#include <ctype.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,14 +37,63 @@ check_addrs(const dm_from_addrs *a)
 		fuzz_fail("%zu domains, truncated %d", a->n, a->truncated);
 	if (a->nbad > a->nmailboxes || a->nmailboxes == 0)
 		fuzz_fail("%zu bad of %zu mailboxes", a->nbad, a->nmailboxes);
-	if (a->n == 0 && a->nbad == 0)
-		fuzz_fail("no domain and no bad mailbox");
+	if (a->n == 0 && a->nbad == 0 && a->ndeceptive == 0)
+		fuzz_fail("no domain, no bad mailbox, nothing deceptive");
+	if ((a->ndeceptive > 0) != (a->deceptive != NULL))
+		fuzz_fail("%zu deceptive domains, reason %s", a->ndeceptive,
+		    a->deceptive ? a->deceptive : "none");
+	if ((a->ndeceptive > 0 || a->nbad > 0) && !a->malformed)
+		fuzz_fail("a bad or deceptive mailbox in a clean field");
 	for (i = 0; i < a->n; i++) {
 		check_normal("author", a->domain[i]);
 		for (j = 0; j < i; j++)
 			if (strcmp(a->domain[i], a->domain[j]) == 0)
 				fuzz_fail("'%s' twice", a->domain[i]);
 	}
+}
+
+/*
+ * Does the field show "@" and a letter or digit to a reader? Written
+ * apart from the parser, as simply as a reader might: quoted strings
+ * and comments hide what they hold only when every one of them closes.
+ */
+static bool
+shows_at_domain(const unsigned char *p, size_t n)
+{
+	size_t i;
+	int depth = 0;
+	bool q = false, hide = true;
+
+	for (i = 0; i < n; i++) {
+		if ((q || depth) && p[i] == '\\')
+			i++;
+		else if (!q && p[i] == '(')
+			depth++;
+		else if (!q && depth && p[i] == ')')
+			depth--;
+		else if (!depth && p[i] == '"')
+			q = !q;
+	}
+	if (q || depth || i > n)
+		hide = false;
+	q = false;
+	depth = 0;
+	for (i = 0; i + 1 < n; i++) {
+		if (hide && (q || depth) && p[i] == '\\') {
+			i++;
+			continue;
+		}
+		if (hide && !q && p[i] == '(')
+			depth++;
+		else if (hide && !q && depth && p[i] == ')')
+			depth--;
+		else if (hide && !depth && p[i] == '"')
+			q = !q;
+		else if (!q && !depth && p[i] == '@' &&
+		    isalnum(p[i + 1]))
+			return true;
+	}
+	return false;
 }
 
 int
@@ -56,6 +108,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_addrs(&a);
 	else if (a.domain != NULL || a.n != 0)
 		fuzz_fail("an error with domains left");
+	if (a.n == 0 && a.ndeceptive == 0 && shows_at_domain(data, size))
+		fuzz_fail("a field showing '@domain' yields no author");
 	dm_from_addrs_clear(&a);
 	if (dm_domain_normalize((const char *)data, size, d, sizeof(d)) ==
 	    DM_OK)

@@ -594,6 +594,37 @@ def cases():
              config={"TrustedAuthservIDs": "border.example",
                      "AuthservID": "border.example"}))
 
+    # issue 12: bank.example is S; the attacker's own mail fails SPF
+    # (BAD ip) and forges fields of the trusted id below the real one.
+    relay = {"TrustedAuthservIDs": "relay.example"}
+    for what, top in (
+            ("a quoted local part",
+             ' relay.example; spf=pass smtp.mailfrom="ceo@%s"@%s' %
+             (S, SAMPLE)),
+            ("smtp.mailfrom inside a reason",
+             ' relay.example; spf=pass reason="smtp.mailfrom=%s" '
+             'smtp.mailfrom=%s' % (S, SAMPLE))):
+        add(Case("trusted A-R with %s: the domain is the real one" % what,
+                 Msg("ceo@" + S, extra=[("Authentication-Results", top)]),
+                 fail("reject", {"spf/result": "pass",
+                                 "spf/domain": SAMPLE,
+                                 "spf/aligned": False}),
+                 config=relay))
+    for what, top in (("spf=none smtp.mailfrom=<>",
+                       " relay.example; spf=none smtp.mailfrom=<>"),
+                      ("an unknown result word",
+                       " relay.example; spf=great smtp.mailfrom=x@" + S),
+                      ("no spf= result", " relay.example; none")):
+        add(Case("topmost trusted A-R with %s: a lower one of the same id "
+                 "is not read" % what,
+                 Msg("ceo@" + S, extra=[
+                     ("Authentication-Results", top),
+                     ("Authentication-Results",
+                      " relay.example; spf=pass smtp.mailfrom=ceo@" + S)]),
+                 fail("reject", {"spf/result": "fail",
+                                 "spf/domain": SAMPLE}),
+                 config=relay))
+
     # --- several authors ---
     two_fields = Msg(froms=["alice@" + R, "mallory@" + S], sigs=[sig(R)])
     add(Case("two From fields, the second fails p=reject: strictest wins",
@@ -630,6 +661,86 @@ def cases():
     add(Case("From field without a mailbox (empty group)",
              Msg("undisclosed-recipients:;"),
              {"from_state": "unusable", "header_from": None}))
+
+    # --- malformed From fields (issue 12): what a reader shows counts ---
+    # strict.example (p=reject) plays bank.example; the attacker's mail
+    # passes SPF for sample.example, which never aligns with it.
+    shown = [
+        ("a word after the angle address", "CEO <ceo@%s> x" % S),
+        ("a second '>'", "CEO <ceo@%s>>" % S),
+        ("an unclosed angle address", "CEO <ceo@%s" % S),
+        ("';' outside a group", "ceo@%s;" % S),
+        ("an unclosed comment", "ceo@%s (CEO" % S),
+        ("a control byte in the display name", "C\x01O <ceo@%s>" % S),
+        ("a domain folded across its labels",
+         "ceo@%s\r\n .%s" % (S, SAMPLE)),
+        ("an unterminated quote", "\"CEO <ceo@%s>" % S),
+    ]
+    for what, frm in shown:
+        add(Case("malformed From, %s: the shown domain is evaluated" % what,
+                 Msg(frm), fail("reject", {
+                     "authors/[domain=%s]/dmarc" % S: "fail",
+                     "from_fault": "malformed"}), ip=GOOD))
+    add(Case("malformed From with a second, passing author: reject",
+             Msg("CEO <ceo@%s> x, a@%s" % (S, R), sigs=[]),
+             {"disposition": "reject", "from_fault": "malformed",
+              "authors/[domain=%s]/dmarc" % S: "fail",
+              "authors/[domain=%s]/dmarc" % R: "pass"},
+             ip=GOOD, mail_from="bounce@" + R))
+    add(Case("a malformed first From field and a good second one: reject",
+             Msg(froms=["CEO <ceo@%s> x" % S, "a@" + R]),
+             {"disposition": "reject", "from_state": "several-fields",
+              "authors/[domain=%s]/dmarc" % S: "fail"},
+             ip=GOOD, mail_from="bounce@" + R))
+    deceptive = [
+        ("an empty label at the end", "ceo@%s.." % S),
+        ("U+200E after the domain", "ceo@%s\u200e" % S),
+        ("a soft hyphen IDNA would drop", "ceo@strict\u00ad.example"),
+        ("a right-to-left override", "CEO <ceo@\u202eelpmaxe.tcirts>"),
+        ("a control byte in the domain", "ceo@%s\x01" % S),
+    ]
+    for what, frm in deceptive:
+        add(Case("deceptive From, %s: refused as malformed" % what,
+                 Msg(frm), {"disposition": "reject",
+                            "from_fault": "deceptive", "dmarc": "permerror",
+                            "header_from": None}, ip=GOOD))
+    add(Case("deceptive From beside a passing author: still refused",
+             Msg("a@%s, ceo@%s.." % (R, S)),
+             {"disposition": "reject", "from_fault": "deceptive",
+              "dmarc": "pass"}, ip=GOOD, mail_from="bounce@" + R))
+    add(Case("deceptive From, MalformedFromAction permissive: the others",
+             Msg("a@%s, ceo@%s.." % (R, S)),
+             {"disposition": "none", "from_fault": "deceptive",
+              "dmarc": "pass"}, ip=GOOD, mail_from="bounce@" + R,
+             config={"MalformedFromAction": "permissive"}))
+    add(Case("deceptive From in Mode monitor: nothing refused",
+             Msg("ceo@%s.." % S),
+             {"disposition": "none", "from_fault": "deceptive"},
+             ip=GOOD, config={"Mode": "monitor"}))
+    add(Case("A-R text: a deceptive From says why in a comment",
+             Msg("ceo@%s.." % S), None, ip=GOOD, config={
+                 "AuthservID": "mx.receiver.example"}, text=[
+                 r"\bdmarc=permerror \(unusable From: empty label in the "
+                 r"domain\)"]))
+    for what, frm in (("no domain", "alice"), ("an empty domain",
+                                               "<alice@>")):
+        add(Case("From with %s: outside DMARC, accepted" % what, Msg(frm),
+                 {"disposition": "none", "header_from": None,
+                  "from_state": "unusable", "from_fault": "malformed"}))
+        add(Case("From with %s, NoAuthorAction reject: refused" % what,
+                 Msg(frm), {"disposition": "reject", "header_from": None},
+                 config={"NoAuthorAction": "reject"}))
+    add(Case("no From field, NoAuthorAction reject: refused",
+             Msg(froms=[]), {"disposition": "reject",
+                             "from_state": "missing"},
+             config={"NoAuthorAction": "reject"}))
+    add(Case("'From :' (space before the colon) is the From field",
+             Msg(froms=[], extra=[b"From : CEO <ceo@" + S.encode() + b">"]),
+             fail("reject", {"header_from": S, "from_state": "one"}),
+             ip=GOOD))
+    add(Case("'From\\t:' (a tab before the colon) is the From field",
+             Msg(froms=[], extra=[b"From\t: ceo@" + S.encode()]),
+             fail("reject", {"header_from": S}), ip=GOOD))
 
     # --- sp and np ---
     add(Case("the org domain itself: p applies", Msg("sender@np.example"),

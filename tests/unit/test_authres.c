@@ -206,6 +206,53 @@ static const struct spf_row {
 	{ " mx.example; spf=pass", DM_PERMFAIL, DM_SPF_NONE, 0, NULL },
 	{ " mx.example; spf=pass smtp.mailfrom=a@bad..example", DM_PERMFAIL,
 	    DM_SPF_NONE, 0, NULL },
+	/* Issue 12: properties are parsed, never searched for. */
+	{ " relay.example; spf=pass smtp.mailfrom=\"ceo@bank.example\"@"
+	    "evil.example", DM_OK, DM_SPF_PASS, DM_SPF_SCOPE_MFROM,
+	    "evil.example" },
+	{ " relay.example; spf=pass smtp.mailfrom=\"a;b@bank.example\"@"
+	    "evil.example", DM_OK, DM_SPF_PASS, DM_SPF_SCOPE_MFROM,
+	    "evil.example" },
+	{ " relay.example; spf=pass reason=\"ok smtp.mailfrom=bank.example\" "
+	    "smtp.mailfrom=evil.example", DM_OK, DM_SPF_PASS,
+	    DM_SPF_SCOPE_MFROM, "evil.example" },
+	{ " relay.example; spf=pass reason=\"smtp.mailfrom=bank.example\"",
+	    DM_PERMFAIL, DM_SPF_NONE, 0, NULL },
+	{ " relay.example; dkim=pass reason=\"; spf=pass smtp.mailfrom="
+	    "bank.example\" header.d=evil.example", DM_NOTFOUND, DM_SPF_NONE,
+	    0, NULL },
+	{ " relay.example; spf=pass x-smtp.mailfrom=bank.example "
+	    "smtp.mailfrom=evil.example", DM_OK, DM_SPF_PASS,
+	    DM_SPF_SCOPE_MFROM, "evil.example" },
+	{ " relay.example; spf=pass (smtp.mailfrom=bank.example) "
+	    "smtp.mailfrom=evil.example", DM_OK, DM_SPF_PASS,
+	    DM_SPF_SCOPE_MFROM, "evil.example" },
+	{ " relay.example; spf=pass smtp.mailfrom=a@bank.example\"@evil."
+	    "example\"", DM_PERMFAIL, DM_SPF_NONE, 0, NULL },
+	{ " relay.example; spf=none smtp.mailfrom=<>", DM_PERMFAIL,
+	    DM_SPF_NONE, 0, NULL },
+	{ " relay.example; spf=pass smtp.mailfrom=a@one.example "
+	    "smtp.mailfrom=b@bank.example", DM_PERMFAIL, DM_SPF_NONE, 0,
+	    NULL },
+	{ " relay.example; spf=pass smtp.mailfrom=\"a@bank.example",
+	    DM_PERMFAIL, DM_SPF_NONE, 0, NULL },
+	{ " relay.example; spf=pass smtp . mailfrom = a@one.example", DM_OK,
+	    DM_SPF_PASS, DM_SPF_SCOPE_MFROM, "one.example" },
+	{ " relay.example 1; spf/1=fail smtp.mailfrom=a@one.example", DM_OK,
+	    DM_SPF_FAIL, DM_SPF_SCOPE_MFROM, "one.example" },
+	{ " relay.example; spf=pass smtp.mailfrom=a@one.example; spf=fail "
+	    "smtp.mailfrom=b@bank.example", DM_OK, DM_SPF_PASS,
+	    DM_SPF_SCOPE_MFROM, "one.example" },
+	{ " relay.example; spf=pass smtp.helo=h.one.example smtp.mailfrom="
+	    "a@two.example", DM_OK, DM_SPF_PASS, DM_SPF_SCOPE_MFROM,
+	    "two.example" },
+	{ " relay.example; none", DM_NOTFOUND, DM_SPF_NONE, 0, NULL },
+	{ " relay.example; spf=pass smtp.mailfrom=a@one.example junk",
+	    DM_PERMFAIL, DM_SPF_NONE, 0, NULL },
+	{ " relay.example spf=pass smtp.mailfrom=a@one.example", DM_PERMFAIL,
+	    DM_SPF_NONE, 0, NULL },
+	{ " relay.example; spf=pass smtp.mailfrom=a@one.example (open",
+	    DM_PERMFAIL, DM_SPF_NONE, 0, NULL },
 };
 
 static void
