@@ -33,6 +33,16 @@ align_may_share(const char *a, const char *b)
 	return strcasecmp(align_tld(a), align_tld(b)) == 0;
 }
 
+/* Is id org itself or a name below it? */
+static bool
+align_under(const char *id, const char *org)
+{
+	size_t il = strlen(id), ol = strlen(org);
+
+	return il == ol ? strcasecmp(id, org) == 0 : il > ol &&
+	    id[il - ol - 1] == '.' && strcasecmp(id + il - ol, org) == 0;
+}
+
 dm_status
 dm_align_check(dm_org *o, const char *author, const char *id,
     dm_align_mode mode, bool *aligned)
@@ -58,6 +68,16 @@ dm_align_check(dm_org *o, const char *author, const char *id,
 	if (st == DM_TEMPFAIL)
 		return DM_TEMPFAIL;
 	if (st != DM_OK)
+		return DM_OK;
+	/*
+	 * The id's Organizational Domain is a suffix of the id, so it can
+	 * be the author's only when the id lies under that: any other id
+	 * is settled unaligned here, without a lookup in DNS that its owner
+	 * controls, and so without a temporary failure the attacker can
+	 * cause (issue 12: REFUSED for _dmarc of the SPF domain made a
+	 * spoof temperror).
+	 */
+	if (!align_under(id, org_a))
 		return DM_OK;
 	st = dm_org_domain(o, id, org_i, sizeof(org_i));
 	if (st == DM_TEMPFAIL)

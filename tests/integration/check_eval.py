@@ -62,6 +62,11 @@ def build_zone(keys):
     z.a("spftemp." + R)
     z.refuse("refused.example")
 
+    z.comment("issue 12: an attacker's domain whose own lookups fail")
+    z.spf("evil2.example")
+    z.refuse("_dmarc.evil2.example")
+    z.refuse("_domainkey.evil2.example")
+
     z.comment("example.com of the RFCs, strict alignment")
     z.dmarc(S, "v=DMARC1; p=reject; adkim=s; aspf=s")
     for d in (S, "child." + S, "mta." + S):
@@ -624,6 +629,16 @@ def cases():
                  fail("reject", {"spf/result": "fail",
                                  "spf/domain": SAMPLE}),
                  config=relay))
+
+    # issue 12: the attacker's DNS cannot turn fail into temperror.
+    add(Case("SPF pass for a domain whose _dmarc is REFUSED: still fail",
+             Msg("ceo@" + R), fail("reject", {"spf/result": "pass",
+                                             "spf/domain": "evil2.example"}),
+             ip=GOOD, mail_from="attacker@evil2.example"))
+    add(Case("a signature whose key lookup is REFUSED, unaligned: fail",
+             Msg("ceo@" + R, sigs=[sig("evil2.example")]),
+             fail("reject", {"dkim/0/result": "temperror"}),
+             ip=GOOD, mail_from="attacker@evil2.example"))
 
     # --- several authors ---
     two_fields = Msg(froms=["alice@" + R, "mallory@" + S], sigs=[sig(R)])
