@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -120,6 +121,54 @@ main_lookup_user(const char *spec, uid_t *uid, gid_t *gid, char *err,
 }
 
 /*
+ * A file or directory we opened as root by a path that UserID may be
+ * able to write to (/run/dmarc-milter, /var/lib/dmarc-milter): it must
+ * be what it claims and ours, or a planted link would make root
+ * truncate or chown what it points to (/etc/shadow). The open used
+ * O_NOFOLLOW; here the descriptor itself is checked.
+ */
+static int
+main_own_fd(int fd, const char *what, const char *path, mode_t type,
+    uid_t uid, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	if ((st.st_mode & S_IFMT) != type || (type == S_IFREG &&
+	    st.st_nlink != 1)) {
+		snprintf(err, errlen, "%s %s: not a %s of its own, refused",
+		    what, path, type == S_IFREG ? "file" : "directory");
+		return -1;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != uid) {
+		snprintf(err, errlen, "%s %s: owned by uid %ld, refused", what,
+		    path, (long)st.st_uid);
+		return -1;
+	}
+	return 0;
+}
+
+/* open(2) with O_NOFOLLOW, saying so when the path is a link. */
+static int
+main_open_nofollow(const char *what, const char *path, int flags,
+    char *err, size_t errlen)
+{
+	int fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC, 0640), e = errno;
+	struct stat st;
+
+	/* With O_DIRECTORY, Linux says ENOTDIR for a link, not ELOOP. */
+	if (fd < 0 && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		e = ELOOP;
+	if (fd < 0)
+		snprintf(err, errlen, "%s %s: %s", what, path, e == ELOOP ?
+		    "a symbolic link, refused" : strerror(e));
+	return fd;
+}
+
+/*
  * StateDir (the counters' journal) made if missing, and given to UserID
  * while we are still root: it must be writable after the drop.
  */
@@ -128,16 +177,26 @@ main_statedir(const dm_config *c, uid_t uid, gid_t gid, char *err,
     size_t errlen)
 {
 	const char *dir = dm_config_str(c, DM_OPT_STATE_DIR);
+	int fd, rc = -1;
 
 	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "StateDir %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	if (uid != (uid_t)-1 && chown(dir, uid, gid) != 0) {
-		snprintf(err, errlen, "chown %s: %s", dir, strerror(errno));
+	fd = main_open_nofollow("StateDir", dir, O_RDONLY | O_DIRECTORY, err,
+	    errlen);
+	if (fd < 0)
 		return -1;
+	if (main_own_fd(fd, "StateDir", dir, S_IFDIR, uid, err, errlen) != 0)
+		goto out;
+	if (uid != (uid_t)-1 && fchown(fd, uid, gid) != 0) {
+		snprintf(err, errlen, "chown %s: %s", dir, strerror(errno));
+		goto out;
 	}
-	return 0;
+	rc = 0;
+out:
+	close(fd);
+	return rc;
 }
 
 /* Give the socket and StateDir to UserID, then become UserID for good. */
@@ -153,7 +212,8 @@ main_drop(const dm_config *c, char *err, size_t errlen)
 		return main_statedir(c, (uid_t)-1, (gid_t)-1, err, errlen);
 	if (main_lookup_user(spec, &uid, &gid, err, errlen) != 0)
 		return -1;
-	if (path != NULL && chown(path, uid, gid) != 0) {
+	/* lchown: a link planted in place of the socket changes nothing. */
+	if (path != NULL && lchown(path, uid, gid) != 0) {
 		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -171,19 +231,35 @@ main_drop(const dm_config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* Written as root, so opened without following a link, and checked. */
 static int
 main_pidfile(const char *path, char *err, size_t errlen)
 {
-	FILE *fp;
+	char line[32];
+	int fd, n, rc = -1;
 
 	if (path == NULL || *path == '\0')
 		return 0;
-	if ((fp = fopen(path, "w")) == NULL ||
-	    fprintf(fp, "%ld\n", (long)getpid()) < 0 || fclose(fp) != 0) {
-		snprintf(err, errlen, "PidFile %s: %s", path, strerror(errno));
+	fd = main_open_nofollow("PidFile", path, O_WRONLY | O_CREAT, err,
+	    errlen);
+	if (fd < 0)
 		return -1;
+	if (main_own_fd(fd, "PidFile", path, S_IFREG, geteuid(), err,
+	    errlen) != 0)
+		goto out;
+	n = snprintf(line, sizeof(line), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || write(fd, line, (size_t)n) != n ||
+	    fchmod(fd, 0644) != 0) {
+		snprintf(err, errlen, "PidFile %s: %s", path, strerror(errno));
+		goto out;
 	}
-	return 0;
+	rc = 0;
+out:
+	if (close(fd) != 0 && rc == 0) {
+		snprintf(err, errlen, "PidFile %s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	return rc;
 }
 
 /*

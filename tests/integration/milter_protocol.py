@@ -509,6 +509,9 @@ def build_zone(key):
     z.spf("spftemp.reject.example",
           "v=spf1 include:spf.refused.example -all")
     z.refuse("refused.example")
+    z.comment("issue 12: an attacker's domain whose _dmarc lookup fails")
+    z.spf("evil2.example")
+    z.refuse("_dmarc.evil2.example")
     z.comment("the DMARC lookup itself fails (REFUSED, like SERVFAIL)")
     z.spf("tempdmarc.example")
     z.refuse("_dmarc.tempdmarc.example")
@@ -897,6 +900,129 @@ def main_cases(res, mt, key):
               log={"spf": "temperror", "dmarc": "temperror",
                    "action": "tempfail",
                    "policy_domain": r"reject\.example"})
+
+
+def group_spoof(wd, dnsconf):
+    """Issue 12 through the milter: malformed and deceptive From fields,
+    trusted A-R read only from its own properties and topmost field,
+    and the attacker's failing DNS for an unaligned identifier."""
+    res = Results("spoof")
+    mt = Milter(wd, "spoof", dnsconf,
+                {"TrustedAuthservIDs": "relay.example"})
+    try:
+        if start_check(res, mt):
+            spoof_cases(res, mt)
+    finally:
+        mt.kill()
+    return res
+
+
+def spoof_cases(res, mt):
+    rej = c_reply("550", "5.7.1", reject_text("reject.example"))
+    bad_from = c_reply("550", "5.7.1", "From header field is malformed")
+    relay_top = ("Authentication-Results", " relay.example; spf=none "
+                 "smtp.mailfrom=<>")
+    relay_low = ("Authentication-Results", " relay.example; spf=pass "
+                 "smtp.mailfrom=ceo@reject.example")
+    quoted = ("Authentication-Results", ' relay.example; spf=pass '
+              'smtp.mailfrom="ceo@reject.example"@' + SAMPLE)
+    table = [
+        ("MMAL1", message("CEO <ceo@reject.example> x", "Malformed"),
+         "<bounce@%s>" % SAMPLE, rej, "word after the angle address: the "
+         "shown domain is evaluated, 550"),
+        ("MMAL2", message("CEO <ceo@reject.example> x, a@none.example",
+                          "Malformed pass"), "<bounce@none.example>", rej,
+         "malformed field beside a passing author: 550, not dmarc=pass"),
+        ("MMAL3", message("CEO <ceo@reject.example", "Unclosed"),
+         "<bounce@%s>" % SAMPLE, rej, "unclosed angle address: 550"),
+        ("MDEC1", message("ceo@reject.example..", "Empty label"),
+         "<bounce@%s>" % SAMPLE, bad_from, "empty label in the shown "
+         "domain: 550 'From header field is malformed'"),
+        ("MDEC2", message("ceo@reject.example\u200e", "LRM"),
+         "<bounce@%s>" % SAMPLE, bad_from, "U+200E after the shown domain: "
+         "550 'From header field is malformed'"),
+        ("MARQ", message("ceo@reject.example", "Quoted", extra=[quoted]),
+         "<bounce@%s>" % SAMPLE, rej, "trusted A-R with a quoted local "
+         "part: the SPF domain is the real one, 550"),
+        ("MARL", message("ceo@reject.example", "Lower A-R", extra=[
+            relay_top, relay_low]), "<bounce@%s>" % SAMPLE, rej,
+         "topmost trusted A-R unreadable: the lower, forged one is not "
+         "read, 550"),
+        ("MDNS", message("ceo@reject.example", "Attacker DNS"),
+         "<attacker@evil2.example>", rej, "SPF pass for a domain whose "
+         "_dmarc is REFUSED: fail and 550, not 451"),
+    ]
+    conns = [Conn([Msg(q, raw, mail_from=mf, checks=[chk])], ip=GOOD)
+             for q, raw, mf, chk, _ in table]
+    out = mt.run(conns)
+    for q, _, _, _, name in table:
+        log = {"action": "reject"}
+        if q.startswith("MDEC"):
+            log["reasons"] = r"local_policy\((empty label|invisible).*"
+        check_msg(res, mt, out, q, name, eom="y", reply=True, log=log)
+
+
+def group_startfiles(wd, dnsconf):
+    """Issue 12 §6: as root, PidFile and StateDir are never opened or
+    chowned through a link that UserID could have planted: the milter
+    refuses to start, and what the link points to is left as it was."""
+    res = Results("start-up files")
+    if os.geteuid() != 0:
+        res.ok(True, "# SKIP not root: the attack needs root's start-up")
+        return res
+    base = os.path.join(wd.path, "startfiles")
+    os.makedirs(base, exist_ok=True)
+    victim = os.path.join(base, "shadow")
+    vdir = os.path.join(base, "etc")
+    for path, make in ((victim, "file"), (vdir, "dir")):
+        if make == "file":
+            with open(victim, "w") as f:
+                f.write("root:secret\n")
+            os.chmod(victim, 0o600)
+        else:
+            os.makedirs(vdir, mode=0o755, exist_ok=True)
+
+    def state(path):
+        st = os.lstat(path)
+        body = open(path).read() if os.path.isfile(path) else None
+        return (st.st_uid, st.st_gid, st.st_mode, body)
+
+    before = {p: state(p) for p in (victim, vdir)}
+    cases = [
+        ("PidFile a symbolic link to a root file", "pid-link",
+         lambda p: os.symlink(victim, p), "PidFile", "symbolic link"),
+        ("PidFile a hard link to a root file", "pid-hard",
+         lambda p: os.link(victim, p), "PidFile", "not a file of its own"),
+        ("PidFile owned by another user", "pid-other",
+         lambda p: (open(p, "w").close(), os.chown(p, 65534, 65534)),
+         "PidFile", "owned by uid 65534"),
+        ("StateDir a symbolic link to a root directory", "state-link",
+         lambda p: os.symlink(vdir, p), "StateDir", "symbolic link"),
+    ]
+    for name, tag, plant, opt, why in cases:
+        mt = Milter(wd, "sf-" + tag, dnsconf)
+        path = os.path.join(mt.dir, tag)
+        plant(path)
+        opts = {"UserID": "nobody"}
+        opts[opt] = path
+        if opt == "StateDir":
+            opts["PidFile"] = None
+        mt.write_conf(opts)
+        argv = mta.valgrind_wrapper() + [milter_path(), "-f", "-c", mt.conf]
+        try:
+            r = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, timeout=30 * SLOW)
+            rc, err = r.returncode, r.stderr.decode(errors="replace")
+        except subprocess.TimeoutExpired:
+            rc, err = None, "still running after %ds" % (30 * SLOW)
+            subprocess.run(["pkill", "-f", mt.conf])
+        after = {p: state(p) for p in (victim, vdir)}
+        res.ok(rc == 1 and why in err and after == before,
+               "%s: refused, the target untouched" % name,
+               ["exit status %r, stderr %r" % (rc, err[-400:]),
+                "before %r after %r" % (before, after)])
+    return res
 
 
 def drain_case(res, mt):
@@ -1413,6 +1539,8 @@ def main():
         fixture_check(tap, zone, key)
         groups = [lambda: group_main(wd, dnsconf, key),
                   lambda: group_quarantine(wd, dnsconf),
+                  lambda: group_spoof(wd, dnsconf),
+                  lambda: group_startfiles(wd, dnsconf),
                   lambda: group_options(wd, dnsconf),
                   lambda: group_cli(wd, dnsconf),
                   lambda: group_reload(wd, dnsconf)]
