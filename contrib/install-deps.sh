@@ -6,7 +6,8 @@
 #
 # Usage: install-deps.sh [--list] WHAT...
 #   WHAT: build (what configure needs), demo (what the quickstart runs),
-#   test (what make check runs), bench (what make bench-milter compares
+#   deb (what builds and checks the Debian package), test (what make
+#   check runs, deb included), bench (what make bench-milter compares
 #   against), or a package name.
 #   --list: print the packages, one a line, and install nothing.
 #
@@ -22,7 +23,8 @@ libmilter-dev libopendkim-dev libspf2-dev libbsd-dev libhiredis-dev
 libunbound-dev libpsl-dev publicsuffix libidn2-dev zlib1g-dev
 libjansson-dev libxml2-dev libssl-dev libcurl4-openssl-dev"
 DEMO="openssl python3 python3-dkim postfix swaks libxml2-utils"
-TEST="$DEMO miltertest groff-base mandoc redis-server redis-tools
+DEB="debhelper dpkg-dev lintian"
+TEST="$DEMO $DEB miltertest groff-base mandoc redis-server redis-tools
 libmail-dmarc-perl libdbd-sqlite3-perl valgrind"
 BENCH="$DEMO redis-server opendkim opendmarc unbound"
 
@@ -36,6 +38,7 @@ for w in "$@"; do
 	case $w in
 	build) pkgs="$pkgs $BUILD" ;;
 	demo) pkgs="$pkgs $DEMO" ;;
+	deb) pkgs="$pkgs $DEB" ;;
 	test) pkgs="$pkgs $TEST" ;;
 	bench) pkgs="$pkgs $BENCH" ;;
 	*) pkgs="$pkgs $w" ;;

@@ -33,6 +33,9 @@ Each fenced block carries a marker, the HTML comment on the line above it:
                              (Ctrl-C).
   <!-- test: conf -->        (a conf block) a dmarc-milter.conf fragment:
                              `dmarc-milter -n` accepts it.
+  <!-- test: deb -->         commands that build and install the Debian
+                             package: run for real, by
+                             tests/integration/check_deb.py (SKIP here).
   <!-- test: skip:WHY -->    not run, for the reason given.
 
 A ```text block (an output example) needs no marker. A block without a
@@ -62,7 +65,7 @@ sys.path.insert(0, HERE)
 import evalcorpus as ec  # noqa: E402
 
 DOCS = ("README.md", "docs/GUIDE.md")
-MODES = ("run", "dest", "quickstart", "conf", "skip")
+MODES = ("run", "dest", "quickstart", "conf", "deb", "skip")
 SYSTEM_PATHS = r"/(?:etc|var|run|tmp)/|/usr/(?:sbin|bin|local)/"
 XSD = "tests/fixtures/reports/rfc7489-appendix-c-fixed-nons.xsd"
 
@@ -664,10 +667,11 @@ def quickstart_block(t, block):
 
 # ------------------------------------------------------------ main
 
-def skip(tap, block):
+def skip(tap, block, why=None):
     """A TAP SKIP line (Tap.ok escapes the '#' of a directive)."""
-    why = block.marker.split(":", 1)[1].strip() if ":" in block.marker \
-        else ""
+    if why is None:
+        why = block.marker.split(":", 1)[1].strip() \
+            if ":" in block.marker else ""
     if not why:
         tap.ok(False, "%s: a skip marker says why: <!-- test: skip:WHY -->"
                % block.name())
@@ -682,6 +686,8 @@ def skip(tap, block):
 def run_block(t, doc, block):
     if block.mode == "skip":
         skip(t.tap, block)
+    elif block.mode == "deb":
+        skip(t.tap, block, "run by tests/integration/check_deb.py")
     elif block.mode == "quickstart":
         quickstart_block(t, block)
     elif block.mode == "conf":
@@ -726,11 +732,21 @@ def deps_lists(srcdir):
     return set(r.stdout.decode().split())
 
 
+def build_depends(srcdir):
+    """The package names of debian/control's Build-Depends."""
+    text = open(os.path.join(srcdir, "debian", "control")).read()
+    m = re.search(r"^Build-Depends:(.*?)^(?=\S)", text, re.M | re.S)
+    field = re.sub(r"#.*", "", m.group(1)) if m else ""
+    return {re.split(r"[\s(\[<]", d.strip())[0]
+            for d in field.split(",") if d.strip()}
+
+
 def check_deps(t):
     """One list of what the build needs: every package configure.ac names
     for a missing library is in install-deps.sh's build list (which the
-    quickstart installs on a fresh machine), and the guide's apt-get line
-    is that list."""
+    quickstart installs on a fresh machine) and in debian/control's
+    Build-Depends, and the guide's apt-get line is that list; the
+    package's version is configure.ac's."""
     build = deps_lists(t.srcdir)
     conf = open(os.path.join(t.srcdir, "configure.ac")).read()
     named = set(re.findall(r"install the Debian package (\S+?)[\s)\]]",
@@ -741,6 +757,17 @@ def check_deps(t):
     t.tap.ok(named and named <= build, "configure.ac's %d library packages "
              "are all in install-deps.sh's build list" % len(named),
              ["missing: %s" % " ".join(sorted(named - build))])
+    bdeps = build_depends(t.srcdir)
+    t.tap.ok(named and named <= bdeps, "configure.ac's %d library packages "
+             "are all in debian/control's Build-Depends" % len(named),
+             ["missing: %s" % " ".join(sorted(named - bdeps))])
+    m = re.search(r"AC_INIT\(\[[^]]*\], \[([^]]+)\]", conf)
+    log = open(os.path.join(t.srcdir, "debian", "changelog")).readline()
+    v = re.match(r"\S+ \(([^)]+)\)", log)
+    t.tap.ok(m and v and v.group(1) == m.group(1), "debian/changelog's "
+             "version is configure.ac's AC_INIT version", [
+                 "AC_INIT %s, changelog %s" % (m and m.group(1),
+                                               v and v.group(1))])
     guide = open(os.path.join(t.srcdir, "docs", "GUIDE.md")).read()
     m = re.search(r"```sh\n(apt-get install [^`]*?)\n```", guide)
     line = m.group(1).replace("\\\n", " ") if m else ""
