@@ -63,6 +63,7 @@ typedef struct spec {
 typedef struct segment {
 	bool any;		/* some token seen */
 	bool bad;		/* structure broken */
+	bool at;		/* an '@' outside angle brackets */
 	int angle;		/* 0 before '<', 1 inside, 2 after '>' */
 	spec phrase, inner;
 } segment;
@@ -455,7 +456,7 @@ segment_inner(segment *g, const tok *t)
  * the address (',' or the ';' of a group), 0 otherwise.
  */
 static int
-segment_outer(segment *g, const tok *t, bool *in_group)
+segment_outer(segment *g, const tok *t, bool *in_group, dm_from_addrs *out)
 {
 	if (is_special(t, ',') || (*in_group && is_special(t, ';'))) {
 		if (is_special(t, ';'))
@@ -468,12 +469,21 @@ segment_outer(segment *g, const tok *t, bool *in_group)
 	else if (is_special(t, '<'))
 		g->angle = 1;
 	else if (is_special(t, ':') && !*in_group) {
-		*in_group = true;	/* a group: its name is no mailbox */
+		/*
+		 * A group: its name is no mailbox. But a name with an '@'
+		 * ("ceo@bank.example: ;") is no phrase, and shows a reader
+		 * an address: the field gets the reader's view.
+		 */
+		if (g->at)
+			out->malformed = 1;
+		*in_group = true;
 		segment_reset(g);
 	} else if (t->type == TOK_SPECIAL && t->c != '.' && t->c != '@')
 		g->bad = true;
-	else
+	else {
+		g->at |= is_special(t, '@');
 		spec_feed(&g->phrase, t, true);
+	}
 	return 0;
 }
 
@@ -497,7 +507,7 @@ from_strict(const char *value, size_t len, dm_from_addrs *out,
 		if (g.angle == 1) {
 			g.any = true;
 			segment_inner(&g, &t);
-		} else if (segment_outer(&g, &t, &in_group) &&
+		} else if (segment_outer(&g, &t, &in_group, out) &&
 		    (*st = segment_finish(&g, out)) != DM_OK)
 			return true;
 	}

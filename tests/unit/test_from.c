@@ -84,6 +84,12 @@ static const struct row {
 	    "one.example three.example", 2, 0, 0, 0 },
 	{ "empty group", "undisclosed-recipients:;", DM_PERMFAIL, "", 0, 0, 0,
 	    0 },
+	{ "group named like an address (fuzz_from)",
+	    "undisclosed-risclose$-reca@ipiecipients:;", DM_OK,
+	    "ipiecipients", 1, 0, M, 0 },
+	{ "group named like an address, with members",
+	    "ceo@bank.example: a@one.example;", DM_OK,
+	    "one.example bank.example", 2, 0, M, 0 },
 	{ "U-label", "a@b\xc3\xbc" "cher.example", DM_OK,
 	    "xn--bcher-kva.example", 1, 0, 0, 0 },
 	/* No author shown at all: outside DMARC (engine: none/permerror). */
