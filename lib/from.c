@@ -482,6 +482,9 @@ segment_outer(segment *g, const tok *t, bool *in_group, dm_from_addrs *out)
 		g->bad = true;
 	else {
 		g->at |= is_special(t, '@');
+		/* A literal is a domain after '@' and nothing in a phrase. */
+		if (t->type == TOK_DLIT && g->phrase.st != SPEC_AT)
+			out->malformed = 1;
 		spec_feed(&g->phrase, t, true);
 	}
 	return 0;
