@@ -8,9 +8,11 @@
  *   (";;") is not one. Tag names are case-sensitive ("D=" is an unknown
  *   tag, so d= is missing). Unknown tags are ignored, but a duplicate
  *   of any tag makes the whole list invalid.
- * - d= is a domain-name of at least two labels, s= a selector of at
- *   least one, each label LDH as RFC 5321 has it, no trailing dot: no
- *   '(' or '_' that libopendkim would put into a key query.
+ * - d= is a domain-name of at least two labels, each label LDH as RFC
+ *   5321 has it, no trailing dot: no '(' or '_' that libopendkim would
+ *   put into a key query. s= is a selector of at least one such label,
+ *   but '_' is let through there: selectors with it are in use, and the
+ *   key is looked up under d= whatever the selector.
  * - Values may contain no whitespace except where 3.5 allows FWS: inside
  *   b= and bh= (base64), around the colons of h= and q=, and in z=.
  * - x= must be greater than t= (equal is not); l= is at most 76 digits,
@@ -180,7 +182,7 @@ sig_plain(const char *p, size_t n)
 
 /* RFC 5321 sub-domain: Let-dig [Ldh-str], at most 63 bytes. */
 static bool
-sig_label(const char *p, size_t n)
+sig_label(const char *p, size_t n, bool underscore)
 {
 	size_t i;
 
@@ -188,12 +190,16 @@ sig_label(const char *p, size_t n)
 		return false;
 	for (i = 0; i < n; i++)
 		if (!sig_alpha(p[i]) && !sig_digit(p[i]) &&
+		    !(underscore && p[i] == '_') &&
 		    (p[i] != '-' || i == 0 || i == n - 1))
 			return false;
 	return true;
 }
 
-/* sub-domain *("." sub-domain) with at least minlabels labels. */
+/*
+ * sub-domain *("." sub-domain) with at least minlabels labels; a
+ * selector (minlabels 1) may have '_' in its labels.
+ */
 static bool
 sig_name(const char *p, size_t n, size_t minlabels)
 {
@@ -204,7 +210,7 @@ sig_name(const char *p, size_t n, size_t minlabels)
 	for (i = 0; i <= n; i++) {
 		if (i < n && p[i] != '.')
 			continue;
-		if (!sig_label(p + start, i - start))
+		if (!sig_label(p + start, i - start, minlabels == 1))
 			return false;
 		labels++;
 		start = i + 1;

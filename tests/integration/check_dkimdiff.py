@@ -177,6 +177,26 @@ def canon_cases(keys):
     return out
 
 
+def header_cases(keys):
+    """dkimpy's default h= signs From twice (over-signing): a second From
+    above or below breaks the signature for both."""
+    msg = ec.build_message(HDRS, BODY)
+    sig = dkim.sign(msg, b"s1", D.encode(), keys["rsa"].private,
+                    linesep=CRLF)
+    h, b = split(sig + msg)
+    evil = b"From: Mallory <m@evil.example>\r\n"
+    lf = msg.replace(CRLF, b"\n")
+    return [
+        Case("over-signed From", sig + msg),
+        Case("over-signed From, a From added on top", evil + sig + msg),
+        Case("over-signed From, a From added below", h + evil + CRLF + b),
+        Case("LF line ends throughout", dkim.sign(
+            lf, b"s1", D.encode(), keys["rsa"].private,
+            linesep=b"\n") + lf),
+        Case("text without CRLF appended", sig + msg + b"foo"),
+    ]
+
+
 def length_cases(keys):
     m = signed(keys, length=True)
     return [
@@ -320,8 +340,9 @@ def main():
         dnsconf = z.write(w.file("dns.conf"))
         partial = ec.write_config(w, "partial",
                                   {"DKIMAcceptPartialBody": "yes"})
-        cases = canon_cases(keys) + length_cases(keys) + key_cases(keys) + \
-            crafted_cases(pem) + rsa_sha1_case(keys)
+        cases = canon_cases(keys) + header_cases(keys) + \
+            length_cases(keys) + key_cases(keys) + crafted_cases(pem) + \
+            rsa_sha1_case(keys)
         runs = [(c, None) for c in cases] + \
             [(c, partial) for c in cases if c.partial]
         t0 = time.monotonic()

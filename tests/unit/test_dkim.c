@@ -823,6 +823,9 @@ static const struct syncase {
 	  "h=from; bh=YWJj; b=YWJj", "d=" },
 	{ "d= empty", "v=1; a=rsa-sha256; d=; s=rsa; h=from; bh=YWJj; "
 	  "b=YWJj", "d=" },
+	{ "s= with '_' (in use, harmless: the key is under d=)",
+	  "v=1; a=rsa-sha256; d=dkim.example; s=sel_1; h=from; bh=YWJj; "
+	  "b=YWJj", NULL },
 	{ "s= with '/'", "v=1; a=rsa-sha256; d=dkim.example; s=a/b; "
 	  "h=from; bh=YWJj; b=YWJj", "s=" },
 	{ "x= before t=", SIG_OK "; t=2000; x=1000", "x=" },
