@@ -7,6 +7,12 @@
  * Every signature of a message is verified and reported, in header
  * order, not only the first good one: DMARC needs the aligned one, which
  * need not be the first.
+ *
+ * What libopendkim gets wrong or leaves open is settled here: each
+ * DKIM-Signature is checked against RFC 6376's syntax first
+ * (dm_dkimsig.h; a malformed one is permerror and its key is never
+ * fetched), a body without a final CRLF gets one, and a signature whose
+ * l= leaves body unsigned is not a pass unless configured.
  */
 #include "config.h"
 
@@ -315,7 +321,9 @@ dkim_lib_setup(DKIM_LIB *lib, dm_resolver *r)
 	 * gets a handle, so that it is reported rather than dropped. No
 	 * VERIFYONE (every signature is verified), no EOHCHECK, no
 	 * STRICTHDRS (duplicate fields are DMARC's business, not a reason to
-	 * stop verifying). l= is honoured as RFC 6376 says.
+	 * stop verifying). libopendkim honours l=; whether a signature
+	 * over part of the body may pass is decided here
+	 * (dkim_partial_body). No FIXCRLF: see dm_dkim_eom.
 	 */
 	unsigned int flags = DKIM_LIBFLAGS_BADSIGHANDLES;
 	unsigned int minbits = DKIM_MIN_RSA_BITS;
@@ -699,7 +707,7 @@ dkim_partial_body(const dm_dkim_msg *m, DKIM_SIGINFO *sig, dm_dkim_sig *out)
 	if ((uint64_t)signlen >= body)
 		return false;
 	snprintf(out->error, sizeof(out->error),
-	    "l=%zd signs %zd of %llu body bytes", signlen, signlen,
+	    "body partly unsigned (l=%zd of %llu bytes)", signlen,
 	    (unsigned long long)body);
 	return true;
 }
