@@ -9,6 +9,7 @@
 #ifndef DM_DKIM_H
 #define DM_DKIM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "dm_from.h"
@@ -38,6 +39,13 @@ typedef struct dm_dkim_sig {
 
 dm_dkim *dm_dkim_new(dm_resolver *r, char *err, size_t errlen);
 void dm_dkim_free(dm_dkim *d);
+
+/*
+ * A signature whose l= leaves part of the body unsigned: false (the
+ * default) reports it as DM_DKIM_POLICY with the reason in error[], true
+ * lets it pass as RFC 6376 3.5 reads. Set before the first message.
+ */
+void dm_dkim_set_partial_pass(dm_dkim *d, bool accept);
 
 /* qid: for log lines only (may be NULL). */
 dm_dkim_msg *dm_dkim_msg_new(dm_dkim *d, const char *qid);

@@ -208,6 +208,9 @@ static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	{ DM_OPT_SMTP_RELAY_CA_FILE, "SMTPRelayCAFile", CFG_STR, NULL, 0, 0,
 	  NULL, "dmarc-report: CA certificates that verify SMTPRelay's "
 	  "certificate; default: the system's" },
+	{ DM_OPT_DKIM_PARTIAL_BODY, "DKIMAcceptPartialBody", CFG_BOOL, "no",
+	  0, 0, NULL, "a DKIM signature whose l= leaves part of the body "
+	  "unsigned may pass (RFC 6376); no: it is dkim=policy" },
 };
 
 struct cfg_value {

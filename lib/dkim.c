@@ -7,6 +7,12 @@
  * Every signature of a message is verified and reported, in header
  * order, not only the first good one: DMARC needs the aligned one, which
  * need not be the first.
+ *
+ * What libopendkim gets wrong or leaves open is settled here: each
+ * DKIM-Signature is checked against RFC 6376's syntax first
+ * (dm_dkimsig.h; a malformed one is permerror and its key is never
+ * fetched), a body without a final CRLF gets one, and a signature whose
+ * l= leaves body unsigned is not a pass unless configured.
  */
 #include "config.h"
 
@@ -15,6 +21,7 @@
 
 #include <ctype.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +32,7 @@
 
 #include "dm_dkim.h"
 #include "dm_dkimkey.h"
+#include "dm_dkimsig.h"
 #include "dm_log.h"
 
 /*
@@ -44,6 +52,23 @@
 struct dm_dkim {
 	DKIM_LIB *lib;
 	dm_resolver *resolver;
+	bool partial_pass;	/* an l= that leaves body out may pass */
+};
+
+/*
+ * The length of the body under each canonicalization (RFC 6376 3.4.3,
+ * 3.4.4), counted as it streams past: an l= shorter than that leaves
+ * part of the body unsigned. Kept only when a signature has l=.
+ */
+struct dkim_bodylen {
+	uint64_t pos;		/* raw bytes so far */
+	uint64_t simple_end;	/* simple: through the last non-empty line */
+	uint64_t rel_acc;	/* relaxed: through the last CRLF */
+	uint64_t rel_end;	/* relaxed: through the last non-empty line */
+	uint64_t rel_cur;	/* relaxed: the current line so far */
+	uint64_t linelen;	/* raw bytes of the current line */
+	bool rel_ws;		/* WSP not yet written in the current line */
+	bool cr;		/* the last byte was a CR */
 };
 
 enum dkim_msg_state { MSG_HEADERS, MSG_BODY, MSG_DONE };
@@ -54,9 +79,19 @@ struct dm_dkim_msg {
 	char qid[64];		/* libopendkim keeps a pointer to it */
 	enum dkim_msg_state state;
 	bool unsigned_msg;	/* no DKIM-Signature at all */
+	bool noverify;		/* signed, but none is to be verified */
 	dm_status failed;	/* the library handle broke: sticky */
 	dm_status status;	/* what dm_dkim_eom returned */
 	size_t nsighdr;		/* DKIM-Signature fields seen */
+	const char **sigwhy;	/* per field: what dm_dkimsig_check refused */
+	size_t nsigwhy;		/* fields the library kept */
+	size_t capwhy;
+	bool sigwhy_lost;	/* sigwhy could not grow: do not match */
+	bool any_l;		/* some signature has l= */
+	bool body_seen;		/* at least one body byte */
+	bool body_crlf;		/* the body so far ends in CRLF */
+	unsigned char body_last; /* its last byte */
+	struct dkim_bodylen blen;
 	dm_dkim_sig *sigs;
 	size_t nsigs;
 	dm_dkim_sig fallback;	/* reported when the handle broke early */
@@ -74,8 +109,8 @@ struct dkim_query {
 /*
  * libopendkim's sigerror codes other than "it verified". Anything not
  * listed is a signature the verifier cannot even read (a missing or bad
- * tag, an unknown algorithm or version): RFC 8601 2.7.1 calls that
- * "neutral".
+ * tag, an unknown algorithm or version): RFC 6376 6.1.1 makes that a
+ * PERMFAIL, "permerror" in RFC 8601 terms, and never anything better.
  */
 static const struct {
 	int error;
@@ -240,15 +275,38 @@ dkim_dns_cancel(void *srv, void *qh)
 
 /* ---- the library handle ------------------------------------------------ */
 
-/* Enforces the cap on verified signatures (see DKIM_MAX_VERIFY). */
+/*
+ * What dm_dkimsig_check said of the i-th of n signatures, or NULL. The
+ * library lists the DKIM-Signature fields it kept in field order, as
+ * dm_dkim_header saw them; if the counts differ the fields cannot be
+ * matched, and no signature may pass (dkim_sig_outcome).
+ */
+static const char *
+dkim_syntax_of(const dm_dkim_msg *m, int i, int n)
+{
+	if (m->sigwhy_lost || m->nsigwhy != (size_t)n)
+		return "signature fields could not be checked";
+	return m->sigwhy[i];
+}
+
+/*
+ * Enforces the cap on verified signatures (see DKIM_MAX_VERIFY), and
+ * keeps the library from looking up the key of a signature whose syntax
+ * is wrong: its d= may be any string.
+ */
 static DKIM_CBSTAT
 dkim_prescreen(DKIM *dkim, DKIM_SIGINFO **sigs, int nsigs)
 {
+	const dm_dkim_msg *m = dkim_get_user_context(dkim);
 	int i, live = 0;
 
 	for (i = 0; i < nsigs; i++) {
 		if (dkim_sig_geterror(sigs[i]) != DKIM_SIGERROR_UNKNOWN)
 			continue;
+		if (m == NULL || dkim_syntax_of(m, i, nsigs) != NULL) {
+			dkim_sig_ignore(sigs[i]);
+			continue;
+		}
 		if (++live > DKIM_MAX_VERIFY)
 			dkim_sig_ignore(sigs[i]);
 	}
@@ -263,7 +321,9 @@ dkim_lib_setup(DKIM_LIB *lib, dm_resolver *r)
 	 * gets a handle, so that it is reported rather than dropped. No
 	 * VERIFYONE (every signature is verified), no EOHCHECK, no
 	 * STRICTHDRS (duplicate fields are DMARC's business, not a reason to
-	 * stop verifying). l= is honoured as RFC 6376 says.
+	 * stop verifying). libopendkim honours l=; whether a signature
+	 * over part of the body may pass is decided here
+	 * (dkim_partial_body). No FIXCRLF: see dm_dkim_eom.
 	 */
 	unsigned int flags = DKIM_LIBFLAGS_BADSIGHANDLES;
 	unsigned int minbits = DKIM_MIN_RSA_BITS;
@@ -314,11 +374,17 @@ dm_dkim_new(dm_resolver *r, char *err, size_t errlen)
 	}
 	if (!dkim_libfeature(d->lib, DKIM_FEATURE_ED25519))
 		dm_warn("dkim: libopendkim has no Ed25519: ed25519-sha256 "
-		    "signatures will be neutral");
+		    "signatures will be permerror");
 	return d;
 fail:
 	dm_dkim_free(d);
 	return NULL;
+}
+
+void
+dm_dkim_set_partial_pass(dm_dkim *d, bool accept)
+{
+	d->partial_pass = accept;
 }
 
 void
@@ -359,6 +425,8 @@ dm_dkim_msg_new(dm_dkim *d, const char *qid)
 		free(m);
 		return NULL;
 	}
+	m->body_crlf = true;	/* an empty body needs no CRLF added */
+	(void)dkim_set_user_context(m->dkim, m);
 	return m;
 }
 
@@ -370,6 +438,7 @@ dm_dkim_msg_free(dm_dkim_msg *m)
 	if (m->dkim != NULL)
 		dkim_free(m->dkim);
 	free(m->sigs);
+	free(m->sigwhy);
 	free(m);
 }
 
@@ -386,24 +455,51 @@ dkim_broken(dm_dkim_msg *m, const char *where, DKIM_STAT st)
 	return m->failed;
 }
 
-static bool
-dkim_is_sighdr(const char *field, size_t len)
+/* The value of a DKIM-Signature field, or NULL for any other field. */
+static const char *
+dkim_sighdr_value(const char *field, size_t len)
 {
 	const char *colon = memchr(field, ':', len);
 	size_t n;
 
 	if (colon == NULL)
-		return false;
+		return NULL;
 	n = (size_t)(colon - field);
 	while (n > 0 && (field[n - 1] == ' ' || field[n - 1] == '\t'))
 		n--;
-	return n == sizeof(DKIM_SIGHDR) - 1 &&
-	    strncasecmp(field, DKIM_SIGHDR, n) == 0;
+	if (n != sizeof(DKIM_SIGHDR) - 1 ||
+	    strncasecmp(field, DKIM_SIGHDR, n) != 0)
+		return NULL;
+	return colon + 1;
+}
+
+/* Remember the syntax verdict of a DKIM-Signature the library kept. */
+static void
+dkim_note_sighdr(dm_dkim_msg *m, const char *value, size_t len)
+{
+	dm_dkimsig_info info;
+	const char **n;
+	size_t cap;
+
+	if (m->sigwhy_lost)
+		return;
+	if (m->nsigwhy == m->capwhy) {
+		cap = m->capwhy == 0 ? 4 : m->capwhy * 2;
+		if ((n = reallocarray(m->sigwhy, cap, sizeof(*n))) == NULL) {
+			m->sigwhy_lost = true;
+			return;
+		}
+		m->sigwhy = n;
+		m->capwhy = cap;
+	}
+	m->sigwhy[m->nsigwhy++] = dm_dkimsig_check(value, len, &info);
+	m->any_l |= info.has_l;
 }
 
 dm_status
 dm_dkim_header(dm_dkim_msg *m, const char *field, size_t len)
 {
+	const char *value;
 	DKIM_STAT st;
 
 	if (m->state != MSG_HEADERS)
@@ -412,9 +508,11 @@ dm_dkim_header(dm_dkim_msg *m, const char *field, size_t len)
 		return m->failed;
 	if (len == 0)
 		return DM_PERMFAIL;
-	if (dkim_is_sighdr(field, len))
+	if ((value = dkim_sighdr_value(field, len)) != NULL)
 		m->nsighdr++;
 	st = dkim_header(m->dkim, (unsigned char *)field, len);
+	if (value != NULL && (st == DKIM_STAT_OK || st == DKIM_STAT_SYNTAX))
+		dkim_note_sighdr(m, value, len - (size_t)(value - field));
 	switch (st) {
 	case DKIM_STAT_OK:
 		return DM_OK;
@@ -422,7 +520,8 @@ dm_dkim_header(dm_dkim_msg *m, const char *field, size_t len)
 		/*
 		 * A field name the library refuses (the field is left out,
 		 * as no signature can cover it), or a DKIM-Signature it
-		 * cannot parse: that one stays listed and is reported.
+		 * cannot parse: that one stays listed (BADSIGHANDLES) and
+		 * is reported.
 		 */
 		return DM_PERMFAIL;
 	default:
@@ -446,30 +545,100 @@ dm_dkim_eoh(dm_dkim_msg *m)
 	case DKIM_STAT_OK:
 		return DM_OK;
 	case DKIM_STAT_NOSIG:
-		m->unsigned_msg = true;
+		/*
+		 * Also what the library says when dkim_prescreen set every
+		 * signature aside: they are still listed and reported.
+		 */
+		if (m->nsighdr == 0)
+			m->unsigned_msg = true;
+		else
+			m->noverify = true;
 		return DM_OK;
 	default:
 		return dkim_broken(m, "dkim_eoh", st);
 	}
 }
 
-dm_status
-dm_dkim_body(dm_dkim_msg *m, const unsigned char *p, size_t len)
+static void
+dkim_bodylen_add(struct dkim_bodylen *b, const unsigned char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++, b->pos++) {
+		if (b->cr && p[i] == '\n') {
+			if (b->linelen > 0)
+				b->simple_end = b->pos + 1;
+			b->rel_acc += b->rel_cur + 2;
+			if (b->rel_cur > 0)
+				b->rel_end = b->rel_acc;
+			b->linelen = b->rel_cur = 0;
+			b->rel_ws = b->cr = false;
+			continue;
+		}
+		if (b->cr) {
+			/* a CR not before LF is part of the line */
+			b->linelen++;
+			b->rel_cur += b->rel_ws ? 2 : 1;
+			b->rel_ws = b->cr = false;
+		}
+		if (p[i] == '\r') {
+			b->cr = true;
+			continue;
+		}
+		b->linelen++;
+		if (p[i] == ' ' || p[i] == '\t')
+			b->rel_ws = true;
+		else {
+			b->rel_cur += b->rel_ws ? 2 : 1;
+			b->rel_ws = false;
+		}
+	}
+}
+
+/*
+ * The canonical body length under bc, the body ending in CRLF: simple
+ * keeps everything up to the last non-empty line, and turns no body
+ * into one CRLF; relaxed drops trailing blanks and all trailing empty
+ * lines.
+ */
+static uint64_t
+dkim_bodylen_of(const struct dkim_bodylen *b, dkim_canon_t bc)
+{
+	if (bc == DKIM_CANON_SIMPLE)
+		return b->simple_end > 0 ? b->simple_end : 2;
+	return b->rel_end;
+}
+
+/* Body bytes to libopendkim, and to the counts kept here. */
+static dm_status
+dkim_feed(dm_dkim_msg *m, const unsigned char *p, size_t len)
 {
 	DKIM_STAT st;
 
+	if (m->any_l)
+		dkim_bodylen_add(&m->blen, p, len);
+	m->body_seen = true;
+	m->body_crlf = p[len - 1] == '\n' &&
+	    (len > 1 ? p[len - 2] : m->body_last) == '\r';
+	m->body_last = p[len - 1];
+	st = dkim_body(m->dkim, (unsigned char *)p, len);
+	if (st != DKIM_STAT_OK)
+		return dkim_broken(m, "dkim_body", st);
+	return DM_OK;
+}
+
+dm_status
+dm_dkim_body(dm_dkim_msg *m, const unsigned char *p, size_t len)
+{
 	if (m->state == MSG_HEADERS)
 		(void)dm_dkim_eoh(m);
 	if (m->state != MSG_BODY)
 		return DM_PERMFAIL;
 	if (m->failed != DM_OK)
 		return m->failed;
-	if (m->unsigned_msg || len == 0)
+	if (m->unsigned_msg || m->noverify || len == 0)
 		return DM_OK;
-	st = dkim_body(m->dkim, (unsigned char *)p, len);
-	if (st != DKIM_STAT_OK)
-		return dkim_broken(m, "dkim_body", st);
-	return DM_OK;
+	return dkim_feed(m, p, len);
 }
 
 /* A tag value fit for a report: printable ASCII that fits, else "". */
@@ -514,12 +683,38 @@ dkim_map_error(int error)
 	for (i = 0; i < sizeof(dkim_errmap) / sizeof(dkim_errmap[0]); i++)
 		if (dkim_errmap[i].error == error)
 			return dkim_errmap[i].result;
-	return DM_DKIM_NEUTRAL;
+	return DM_DKIM_PERMERROR;
 }
 
-/* A signature that verified: is it acceptable (RFC 8301)? */
+/*
+ * An l= shorter than the body: what follows it is nobody's, yet would
+ * ride on the signer's pass (text appended to a signed message). Unless
+ * configured otherwise, such a signature is "policy", not "pass".
+ */
+static bool
+dkim_partial_body(const dm_dkim_msg *m, DKIM_SIGINFO *sig, dm_dkim_sig *out)
+{
+	dkim_canon_t hc = DKIM_CANON_UNKNOWN, bc = DKIM_CANON_UNKNOWN;
+	ssize_t signlen = -1;
+	uint64_t body;
+
+	if (!m->any_l || m->d->partial_pass ||
+	    dkim_sig_getcanonlen(m->dkim, sig, NULL, NULL, &signlen) !=
+	    DKIM_STAT_OK || signlen < 0 ||
+	    dkim_sig_getcanons(sig, &hc, &bc) != DKIM_STAT_OK)
+		return false;
+	body = dkim_bodylen_of(&m->blen, bc);
+	if ((uint64_t)signlen >= body)
+		return false;
+	snprintf(out->error, sizeof(out->error),
+	    "body partly unsigned (l=%zd of %llu bytes)", signlen,
+	    (unsigned long long)body);
+	return true;
+}
+
+/* A signature that verified: is it acceptable (RFC 8301, l=)? */
 static dm_dkim_result
-dkim_judge_pass(DKIM_SIGINFO *sig, dm_dkim_sig *out)
+dkim_judge_pass(const dm_dkim_msg *m, DKIM_SIGINFO *sig, dm_dkim_sig *out)
 {
 	dkim_alg_t alg = DKIM_SIGN_UNKNOWN;
 	unsigned int bits = 0;
@@ -537,16 +732,25 @@ dkim_judge_pass(DKIM_SIGINFO *sig, dm_dkim_sig *out)
 		    "key too small (%u bits)", bits);
 		return DM_DKIM_POLICY;
 	}
+	if (dkim_partial_body(m, sig, out))
+		return DM_DKIM_POLICY;
 	return DM_DKIM_PASS;
 }
 
 static void
-dkim_sig_outcome(DKIM_SIGINFO *sig, dm_dkim_sig *out)
+dkim_sig_outcome(const dm_dkim_msg *m, DKIM_SIGINFO *sig, const char *bad,
+    dm_dkim_sig *out)
 {
 	unsigned int flags = dkim_sig_getflags(sig);
 	int error = dkim_sig_geterror(sig);
 	const char *s;
 
+	if (bad != NULL) {
+		/* whatever the library made of it (dm_dkimsig.h) */
+		out->result = DM_DKIM_PERMERROR;
+		strlcpy(out->error, bad, sizeof(out->error));
+		return;
+	}
 	if ((flags & DKIM_SIGFLAG_IGNORE) != 0) {
 		out->result = DM_DKIM_POLICY;
 		snprintf(out->error, sizeof(out->error),
@@ -556,7 +760,7 @@ dkim_sig_outcome(DKIM_SIGINFO *sig, dm_dkim_sig *out)
 	if ((flags & DKIM_SIGFLAG_PASSED) != 0 &&
 	    dkim_sig_getbh(sig) == DKIM_SIGBH_MATCH &&
 	    (error == DKIM_SIGERROR_OK || error == DKIM_SIGERROR_UNKNOWN)) {
-		out->result = dkim_judge_pass(sig, out);
+		out->result = dkim_judge_pass(m, sig, out);
 		return;
 	}
 	if (error == DKIM_SIGERROR_UNKNOWN) {
@@ -618,7 +822,7 @@ dkim_collect(dm_dkim_msg *m)
 		    dkim_sig_geterror(list[i]) == DKIM_SIGERROR_UNKNOWN)
 			(void)dkim_sig_process(m->dkim, list[i]);
 		dkim_sig_names(list[i], s);
-		dkim_sig_outcome(list[i], s);
+		dkim_sig_outcome(m, list[i], dkim_syntax_of(m, i, n), s);
 		dm_log_qid(DM_LOG_DEBUG, m->qid,
 		    "dkim: d=%s s=%s a=%s: %s%s%s", s->domain, s->selector,
 		    s->algorithm, dm_dkim_result_str(s->result),
@@ -656,7 +860,17 @@ dm_dkim_eom(dm_dkim_msg *m)
 	if (m->state == MSG_HEADERS)
 		(void)dm_dkim_eoh(m);
 	m->state = MSG_DONE;
-	if (m->failed == DM_OK && !m->unsigned_msg) {
+	/*
+	 * RFC 6376 3.4.3: a body without a final CRLF is hashed with one
+	 * (relaxed likewise: its last line is a line). libopendkim would
+	 * instead stop with "CRLF at end of body missing", and leave every
+	 * signature unfinished; its FIXCRLF flag would also rewrite bare
+	 * CR and LF inside the body, which no signer hashed.
+	 */
+	if (m->failed == DM_OK && !m->unsigned_msg && !m->noverify &&
+	    !m->body_crlf)
+		(void)dkim_feed(m, (const unsigned char *)"\r\n", 2);
+	if (m->failed == DM_OK && !m->unsigned_msg && !m->noverify) {
 		st = dkim_eom(m->dkim, NULL);
 		if (dkim_stat_is_failure(st))
 			(void)dkim_broken(m, "dkim_eom", st);

@@ -5,6 +5,11 @@
  * A direct-mapped table of DKIMKEY_SLOTS decoded keys, keyed by their DER
  * bytes (compared whole, not only hashed); a new key replaces its slot's.
  * The cache holds one reference of each key, every caller gets its own.
+ *
+ * It also reads the second form of an RSA key RFC 6376 3.6.1 allows: p=
+ * is "an RSAPublicKey (PKCS#1)" in its text, while signers (and
+ * libopendkim) use a SubjectPublicKeyInfo. Bytes that are not an SPKI
+ * are tried as a PKCS#1 RSAPublicKey, which must then fill them exactly.
  */
 #include "config.h"
 
@@ -14,6 +19,7 @@
 #include <string.h>
 
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -111,6 +117,36 @@ dkimkey_put(const unsigned char *der, size_t len, EVP_PKEY *k)
 	EVP_PKEY_free(old);
 }
 
+/* The bytes as a PKCS#1 RSAPublicKey with nothing after it, or NULL. */
+static EVP_PKEY *
+dkimkey_pkcs1(const unsigned char *der, size_t len)
+{
+	const unsigned char *p = der;
+	EVP_PKEY *k;
+
+	k = d2i_PublicKey(EVP_PKEY_RSA, NULL, &p, (long)len);
+	if (k != NULL && p != der + len) {
+		EVP_PKEY_free(k);
+		k = NULL;
+	}
+	return k;
+}
+
+/* Not cached: libcrypto's decode, then the PKCS#1 form. */
+static EVP_PKEY *
+dkimkey_decode(BIO *bp, const unsigned char *der, size_t len)
+{
+	EVP_PKEY *k;
+
+	ERR_set_mark();
+	if ((k = dkimkey_real(bp, NULL)) == NULL &&
+	    (k = dkimkey_pkcs1(der, len)) != NULL)
+		(void)ERR_pop_to_mark();	/* the SPKI attempt's errors */
+	else
+		(void)ERR_clear_last_mark();
+	return k;
+}
+
 /*
  * libopendkim calls this with a memory BIO over the key's DER and a NULL
  * second argument; any other use goes straight to libcrypto. The BIO is
@@ -133,7 +169,7 @@ d2i_PUBKEY_bio(BIO *bp, EVP_PKEY **a)
 		(void)BIO_read(bp, der, (int)n);
 		return k;
 	}
-	if ((k = dkimkey_real(bp, NULL)) != NULL)
+	if ((k = dkimkey_decode(bp, der, (size_t)n)) != NULL)
 		dkimkey_put(der, (size_t)n, k);
 	return k;
 }

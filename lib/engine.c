@@ -79,6 +79,8 @@ dm_engine_new(dm_config *cfg, char *err, size_t errlen)
 		goto fail;
 	if ((e->dkim = dm_dkim_new(e->resolver, err, errlen)) == NULL)
 		goto fail;
+	dm_dkim_set_partial_pass(e->dkim,
+	    dm_config_bool(cfg, DM_OPT_DKIM_PARTIAL_BODY));
 	e->org = dm_org_new(dm_config_int(cfg, DM_OPT_ORG_DOMAIN_METHOD),
 	    e->resolver, dm_config_str(cfg, DM_OPT_PSL_FILE), err, errlen);
 	if (e->org == NULL)

@@ -19,6 +19,7 @@
 
 #include "dm_dkim.h"
 #include "dm_dkimkey.h"
+#include "dm_dkimsig.h"
 #include "dm_resolver.h"
 #include "tap.h"
 #include "testdns.h"
@@ -68,6 +69,7 @@ struct signspec {
 	dkim_alg_t alg;
 	int64_t time_shift;	/* t= moved by this many seconds */
 	uint64_t ttl;		/* x= = t= + ttl when not 0 */
+	long length;		/* l= when not 0 */
 };
 
 static char *
@@ -123,7 +125,7 @@ sign_msg(const struct signspec *sp, const char *const *hdrs, const char *body)
 	d = dkim_sign(signer, (const unsigned char *)"test", NULL,
 	    (unsigned char *)key, (const unsigned char *)sp->selector,
 	    (const unsigned char *)sp->domain, sp->hcanon, sp->bcanon, sp->alg,
-	    -1, &st);
+	    sp->length > 0 ? sp->length : -1, &st);
 	if (d == NULL)
 		tap_bail("dkim_sign(%s): %d", sp->key, st);
 	/*
@@ -215,9 +217,9 @@ static const char ws_body[] =
     "Hello Bob,\r\n\r\nthis is a test. \r\n-- \r\nAlice\r\n";
 
 #define RSA(sel, dom, hc, bc)	{ "rsa2048.pem", sel, dom, hc, bc, \
-				  DKIM_SIGN_RSASHA256, 0, 0 }
+				  DKIM_SIGN_RSASHA256, 0, 0, 0 }
 #define ED(sel, hc, bc)		{ "ed25519.pem", sel, "dkim.example", hc, bc, \
-				  DKIM_SIGN_ED25519SHA256, 0, 0 }
+				  DKIM_SIGN_ED25519SHA256, 0, 0, 0 }
 #define S	DKIM_CANON_SIMPLE
 #define R	DKIM_CANON_RELAXED
 
@@ -269,6 +271,12 @@ static const struct onecase {
 	  T_BODY_WS, 0, DM_DKIM_PASS, "rsa-sha256" },
 	{ "simple body canon does not", RSA("rsa", "dkim.example", R, S),
 	  T_BODY_WS, 0, DM_DKIM_FAIL, "rsa-sha256" },
+	/* RFC 6376 3.6.1 names this form: it failed (permerror) before */
+	{ "key published as PKCS#1 RSAPublicKey",
+	  RSA("pkcs1", "dkim.example", R, R),
+	  T_NONE, 0, DM_DKIM_PASS, "rsa-sha256" },
+	{ "PKCS#1 key, tampered body", RSA("pkcs1", "dkim.example", S, S),
+	  T_BODY, 0, DM_DKIM_FAIL, "rsa-sha256" },
 	{ "key of another signer", RSA("other", "dkim.example", R, R),
 	  T_NONE, 0, DM_DKIM_FAIL, "rsa-sha256" },
 	{ "no key record (NXDOMAIN)", RSA("nokey", "dkim.example", R, R),
@@ -294,16 +302,16 @@ static const struct onecase {
 	{ "key lookup timed out", RSA("s", "dead.example", R, R),
 	  T_NONE, 0, DM_DKIM_TEMPERROR, "rsa-sha256" },
 	{ "512-bit RSA key", { "rsa512.pem", "small", "dkim.example", R, R,
-	  DKIM_SIGN_RSASHA256, 0, 0 },
+	  DKIM_SIGN_RSASHA256, 0, 0, 0 },
 	  T_NONE, 0, DM_DKIM_POLICY, "rsa-sha256" },
 	{ "rsa-sha1 (RFC 8301)", { "rsa2048.pem", "rsa", "dkim.example", R, R,
-	  DKIM_SIGN_RSASHA1, 0, 0 },
+	  DKIM_SIGN_RSASHA1, 0, 0, 0 },
 	  T_NONE, 0, DM_DKIM_POLICY, "rsa-sha1" },
 	{ "expired signature (x= in the past)", { "rsa2048.pem", "rsa",
-	  "dkim.example", R, R, DKIM_SIGN_RSASHA256, -86400, 3600 },
+	  "dkim.example", R, R, DKIM_SIGN_RSASHA256, -86400, 3600, 0 },
 	  T_NONE, 0, DM_DKIM_POLICY, "rsa-sha256" },
 	{ "signature from the future (t= tomorrow)", { "ed25519.pem", "ed",
-	  "dkim.example", R, R, DKIM_SIGN_ED25519SHA256, 86400, 0 },
+	  "dkim.example", R, R, DKIM_SIGN_ED25519SHA256, 86400, 0, 0 },
 	  T_NONE, 0, DM_DKIM_POLICY, "ed25519-sha256" },
 };
 
@@ -443,22 +451,22 @@ static const struct badcase {
 	dm_dkim_result want;
 } badcases[] = {
 	{ "garbage DKIM-Signature", "DKIM-Signature: garbage",
-	  DM_DKIM_NEUTRAL },
-	{ "empty DKIM-Signature", "DKIM-Signature: ", DM_DKIM_NEUTRAL },
+	  DM_DKIM_PERMERROR },
+	{ "empty DKIM-Signature", "DKIM-Signature: ", DM_DKIM_PERMERROR },
 	{ "DKIM-Signature without d=", "DKIM-Signature: v=1; a=rsa-sha256; "
-	  "s=rsa; h=from; bh=YWJj; b=YWJj", DM_DKIM_NEUTRAL },
+	  "s=rsa; h=from; bh=YWJj; b=YWJj", DM_DKIM_PERMERROR },
 	{ "unknown algorithm", "DKIM-Signature: v=1; a=rsa-sha512; "
-	  "d=dkim.example; s=rsa; h=from; bh=YWJj; b=YWJj", DM_DKIM_NEUTRAL },
+	  "d=dkim.example; s=rsa; h=from; bh=YWJj; b=YWJj", DM_DKIM_PERMERROR },
 	{ "unknown version", "DKIM-Signature: v=2; a=rsa-sha256; "
-	  "d=dkim.example; s=rsa; h=from; bh=YWJj; b=YWJj", DM_DKIM_NEUTRAL },
+	  "d=dkim.example; s=rsa; h=from; bh=YWJj; b=YWJj", DM_DKIM_PERMERROR },
 	{ "h= without From", "DKIM-Signature: v=1; a=rsa-sha256; "
 	  "d=dkim.example; s=rsa; h=subject; bh=YWJj; b=YWJj",
-	  DM_DKIM_NEUTRAL },
+	  DM_DKIM_PERMERROR },
 	{ "well-formed but forged b=", "DKIM-Signature: v=1; a=rsa-sha256; "
 	  "c=relaxed/relaxed; d=dkim.example; s=rsa; h=from:subject; "
 	  "bh=YWJj; b=YWJjZGVm", DM_DKIM_FAIL },
 	{ "control character in the field", "DKIM-Signature: v=1; \001a=x",
-	  DM_DKIM_NEUTRAL },
+	  DM_DKIM_PERMERROR },
 };
 
 static void
@@ -586,6 +594,8 @@ test_names(void)
 	static const struct signspec longlabel = RSA("rsa",
 	    "a123456789b123456789c123456789d123456789e123456789f123456789g1234"
 	    ".example", R, R);
+	static const struct signspec oddname = RSA("rsa",
+	    "legitimate.example(.dkim.example", R, R);
 	struct vresult v;
 	char *sig;
 
@@ -608,6 +618,264 @@ test_names(void)
 	    v.n > 0 ? dm_dkim_result_str(v.sigs[0].result) : "-",
 	    v.n > 0 ? v.sigs[0].domain : "-");
 	free(sig);
+
+	/*
+	 * dkimpy's case: a d= that is no domain name, whose key is served
+	 * at that odd name. libopendkim verified it: it was "pass".
+	 */
+	sig = sign_msg(&oddname, base_hdrs, base_body);
+	verify(&sig, 1, base_hdrs, base_body, 0, &v);
+	tap_ok(v.n == 1 && v.sigs[0].result == DM_DKIM_PERMERROR &&
+	    strstr(v.sigs[0].error, "d=") != NULL,
+	    "d=legitimate.example(.dkim.example, key published there: "
+	    "permerror naming d= (got %s \"%s\")",
+	    v.n > 0 ? dm_dkim_result_str(v.sigs[0].result) : "-",
+	    v.n > 0 ? v.sigs[0].error : "-");
+	free(sig);
+}
+
+/* ---- the body: its end, and l= ------------------------------------------ */
+
+/* Verify one signature made over sbody against vbody; its result. */
+static dm_dkim_result
+verify_body(const struct signspec *sp, const char *sbody, const char *vbody,
+    char *why, size_t whylen)
+{
+	struct vresult v;
+	char *sig;
+
+	sig = sign_msg(sp, base_hdrs, sbody);
+	verify(&sig, 1, base_hdrs, vbody, 0, &v);
+	free(sig);
+	strlcpy(why, v.n == 1 ? v.sigs[0].error : "", whylen);
+	return v.n == 1 ? v.sigs[0].result : DM_DKIM_NONE;
+}
+
+static const struct bodycase {
+	const char *name;
+	char bcanon;		/* 's' or 'r' */
+	long length;		/* l= of the signature when not 0 */
+	const char *signed_body, *body;
+	dm_dkim_result want;	/* by default (DKIMAcceptPartialBody no) */
+	dm_dkim_result want_rfc; /* DKIMAcceptPartialBody yes */
+} bodycases[] = {
+	/* RFC 6376 3.4.3/3.4.4: a missing final CRLF is added: temperror
+	 * ("verification incomplete") before */
+	{ "no final CRLF, simple", 's', 0, "Hi\r\nthere\r\n", "Hi\r\nthere",
+	  DM_DKIM_PASS, DM_DKIM_PASS },
+	{ "no final CRLF, relaxed", 'r', 0, "Hi\r\nthere\r\n", "Hi\r\nthere",
+	  DM_DKIM_PASS, DM_DKIM_PASS },
+	{ "no final CRLF, tampered, simple", 's', 0, "Hi\r\nthere\r\n",
+	  "Hi\r\nThere",
+	  DM_DKIM_FAIL, DM_DKIM_FAIL },
+	{ "no final CRLF, tampered, relaxed", 'r', 0, "Hi\r\nthere\r\n",
+	  "Ho\r\nthere",
+	  DM_DKIM_FAIL, DM_DKIM_FAIL },
+	{ "trailing empty lines, simple", 's', 0, "Hi\r\n", "Hi\r\n\r\n\r\n",
+	  DM_DKIM_PASS, DM_DKIM_PASS },
+	{ "trailing empty lines, relaxed", 'r', 0, "Hi\r\n", "Hi\r\n\r\n",
+	  DM_DKIM_PASS, DM_DKIM_PASS },
+	{ "trailing blank lines, relaxed", 'r', 0, "Hi\r\n",
+	  "Hi \r\n \r\n\t\r\n",
+	  DM_DKIM_PASS, DM_DKIM_PASS },
+	{ "trailing blank lines, simple", 's', 0, "Hi\r\n", "Hi\r\n \r\n",
+	  DM_DKIM_FAIL, DM_DKIM_FAIL },
+	{ "empty body is one CRLF, simple", 's', 0, "", "\r\n",
+	  DM_DKIM_PASS, DM_DKIM_PASS },
+	{ "empty body, relaxed", 'r', 0, "", "\r\n\r\n",
+	  DM_DKIM_PASS, DM_DKIM_PASS },
+	{ "inner whitespace, relaxed", 'r', 0, "a b\r\n", "a \t b\r\n",
+	  DM_DKIM_PASS, DM_DKIM_PASS },
+	{ "inner whitespace, simple", 's', 0, "a b\r\n", "a  b\r\n",
+	  DM_DKIM_FAIL, DM_DKIM_FAIL },
+	{ "an empty line is not nothing, relaxed", 'r', 0, "a\r\nb\r\n",
+	  "a\r\n\r\nb\r\n",
+	  DM_DKIM_FAIL, DM_DKIM_FAIL },
+
+	{ "l= the whole body", 'r', 7, "Hi\r\nX\r\n", "Hi\r\nX\r\n",
+	  DM_DKIM_PASS, DM_DKIM_PASS },
+	/* the issue's case: it passed, and the appended text with it */
+	{ "l= then appended text, relaxed", 'r', 7, "Hi\r\nX\r\n",
+	  "Hi\r\nX\r\nBuy now!\r\n", DM_DKIM_POLICY, DM_DKIM_PASS },
+	{ "l= then appended text, simple", 's', 7, "Hi\r\nX\r\n",
+	  "Hi\r\nX\r\nBuy now!\r\n", DM_DKIM_POLICY, DM_DKIM_PASS },
+	{ "l= then a bare CR LF pair of lines", 's', 7, "Hi\r\nX\r\n",
+	  "Hi\r\nX\r\n\r\nY\r\n", DM_DKIM_POLICY, DM_DKIM_PASS },
+	{ "l= then trailing empty lines only, simple", 's', 7, "Hi\r\nX\r\n",
+	  "Hi\r\nX\r\n\r\n\r\n", DM_DKIM_PASS, DM_DKIM_PASS },
+	{ "l= then trailing blank lines only, relaxed", 'r', 7, "Hi\r\nX\r\n",
+	  "Hi\r\nX \r\n \r\n\t\r\n", DM_DKIM_PASS, DM_DKIM_PASS },
+	{ "l= then one more space, relaxed", 'r', 7, "Hi\r\nX\r\n",
+	  "Hi\r\nX\r\n \r\nY\r\n", DM_DKIM_POLICY, DM_DKIM_PASS },
+	{ "l= shorter than the signed body", 'r', 2, "Hi\r\nX\r\n",
+	  "Hi\r\nX\r\n", DM_DKIM_POLICY, DM_DKIM_PASS },
+	{ "l= over the head only: a changed tail is unsigned", 'r', 2,
+	  "Hi\r\nX\r\n",
+	  "Hi\r\nY\r\n", DM_DKIM_POLICY, DM_DKIM_PASS },
+	{ "l= over a changed head fails", 'r', 7, "Hi\r\nX\r\n",
+	  "Ho\r\nX\r\nmore\r\n", DM_DKIM_FAIL, DM_DKIM_FAIL },
+};
+
+static void
+test_body(void)
+{
+	struct signspec sp = RSA("rsa", "dkim.example", R, R);
+	const struct bodycase *c;
+	char why[128];
+	dm_dkim_result r;
+	size_t i;
+
+	for (i = 0; i < sizeof(bodycases) / sizeof(bodycases[0]); i++) {
+		c = &bodycases[i];
+		sp.bcanon = c->bcanon == 's' ? S : R;
+		sp.length = c->length;
+		r = verify_body(&sp, c->signed_body, c->body, why,
+		    sizeof(why));
+		tap_ok(r == c->want && (r != DM_DKIM_POLICY ||
+		    strstr(why, "l=") != NULL),
+		    "%s: %s%s (got %s \"%s\")", c->name,
+		    dm_dkim_result_str(c->want),
+		    c->want == DM_DKIM_POLICY ? " with an l= reason" : "",
+		    dm_dkim_result_str(r), why);
+		if (c->length == 0)
+			continue;
+		dm_dkim_set_partial_pass(dkim, true);
+		r = verify_body(&sp, c->signed_body, c->body, why,
+		    sizeof(why));
+		dm_dkim_set_partial_pass(dkim, false);
+		tap_is_str(dm_dkim_result_str(r),
+		    dm_dkim_result_str(c->want_rfc),
+		    "%s, partial bodies accepted: %s", c->name,
+		    dm_dkim_result_str(c->want_rfc));
+	}
+}
+
+/* ---- DKIM-Signature syntax (lib/dkimsig.c) ------------------------------- */
+
+#define SIG_OK	"v=1; a=rsa-sha256; d=dkim.example; s=rsa; h=from:to; " \
+		"bh=YWJj; b=YWJj"
+
+static const struct syncase {
+	const char *name;
+	const char *value;
+	const char *want;	/* NULL: valid; else a part of the reason */
+} syncases[] = {
+	{ "minimal valid", SIG_OK, NULL },
+	{ "trailing ';'", SIG_OK ";", NULL },
+	{ "every optional tag", SIG_OK "; c=relaxed/simple; "
+	  "i=a@sub.dkim.example; l=10; q=dns/txt; t=1000; x=2000; "
+	  "z=From:x|To:y", NULL },
+	{ "unknown tag ignored", SIG_OK "; foo=bar baz", NULL },
+	{ "FWS inside b= and bh=", "v=1; a=rsa-sha256; d=dkim.example; "
+	  "s=rsa; h=from; bh=YW\r\n Jj; b=YWJj\r\n\tZGVm", NULL },
+	{ "folded around tags and h= colons", "v=1;\r\n a = rsa-sha256 ;"
+	  " d=dkim.example; s=rsa; h=from :\r\n to; bh=YWJj; b=YWJj", NULL },
+	{ "i= exactly d=", SIG_OK "; i=@dkim.example", NULL },
+	{ "c= header only", SIG_OK "; c=relaxed", NULL },
+	{ "empty tag list", "", "empty" },
+	{ "empty tag-spec", "v=1;; a=rsa-sha256; d=dkim.example; s=rsa; "
+	  "h=from; bh=YWJj; b=YWJj", "tag list" },
+	{ "tag without =", SIG_OK "; foo", "tag list" },
+	{ "tag name with a digit first", SIG_OK "; 1x=2", "tag list" },
+	{ "duplicate d=", SIG_OK "; d=evil.example", "duplicate" },
+	{ "duplicate unknown tag", SIG_OK "; foo=1; foo=2", "duplicate" },
+	{ "missing v=", "a=rsa-sha256; d=dkim.example; s=rsa; h=from; "
+	  "bh=YWJj; b=YWJj", "v=" },
+	{ "missing a=", "v=1; d=dkim.example; s=rsa; h=from; bh=YWJj; "
+	  "b=YWJj", "a=" },
+	{ "missing b=", "v=1; a=rsa-sha256; d=dkim.example; s=rsa; h=from; "
+	  "bh=YWJj", "b=" },
+	{ "missing bh=", "v=1; a=rsa-sha256; d=dkim.example; s=rsa; h=from; "
+	  "b=YWJj", "bh=" },
+	{ "missing d=", "v=1; a=rsa-sha256; s=rsa; h=from; bh=YWJj; b=YWJj",
+	  "d=" },
+	{ "upper-case D= is not d=", "v=1; a=rsa-sha256; D=dkim.example; "
+	  "s=rsa; h=from; bh=YWJj; b=YWJj", "d=" },
+	{ "missing h=", "v=1; a=rsa-sha256; d=dkim.example; s=rsa; "
+	  "bh=YWJj; b=YWJj", "h=" },
+	{ "missing s=", "v=1; a=rsa-sha256; d=dkim.example; h=from; "
+	  "bh=YWJj; b=YWJj", "s=" },
+	{ "v=2", "v=2; a=rsa-sha256; d=dkim.example; s=rsa; h=from; "
+	  "bh=YWJj; b=YWJj", "v=" },
+	{ "v=1.0", "v=1.0; a=rsa-sha256; d=dkim.example; s=rsa; h=from; "
+	  "bh=YWJj; b=YWJj", "v=" },
+	{ "unknown a=", "v=1; a=rsa-sha512; d=dkim.example; s=rsa; h=from; "
+	  "bh=YWJj; b=YWJj", "a=" },
+	{ "h= without From", "v=1; a=rsa-sha256; d=dkim.example; s=rsa; "
+	  "h=to:subject; bh=YWJj; b=YWJj", "From" },
+	{ "h= with an empty item", "v=1; a=rsa-sha256; d=dkim.example; "
+	  "s=rsa; h=from::to; bh=YWJj; b=YWJj", "h=" },
+	{ "i= outside d=", SIG_OK "; i=a@evil.example", "i=" },
+	{ "i= a suffix but not a subdomain", SIG_OK "; i=a@xdkim.example",
+	  "i=" },
+	{ "i= without @", SIG_OK "; i=dkim.example", "i=" },
+	{ "d= with '('", "v=1; a=rsa-sha256; d=legitimate.example(.evil."
+	  "example; s=rsa; h=from; bh=YWJj; b=YWJj", "d=" },
+	{ "d= one label", "v=1; a=rsa-sha256; d=example; s=rsa; h=from; "
+	  "bh=YWJj; b=YWJj", "d=" },
+	{ "d= trailing dot", "v=1; a=rsa-sha256; d=dkim.example.; s=rsa; "
+	  "h=from; bh=YWJj; b=YWJj", "d=" },
+	{ "d= with a space", "v=1; a=rsa-sha256; d=dkim .example; s=rsa; "
+	  "h=from; bh=YWJj; b=YWJj", "d=" },
+	{ "d= label starting with '-'", "v=1; a=rsa-sha256; d=-x.example; "
+	  "s=rsa; h=from; bh=YWJj; b=YWJj", "d=" },
+	{ "d= with '_'", "v=1; a=rsa-sha256; d=a_b.example; s=rsa; "
+	  "h=from; bh=YWJj; b=YWJj", "d=" },
+	{ "d= empty", "v=1; a=rsa-sha256; d=; s=rsa; h=from; bh=YWJj; "
+	  "b=YWJj", "d=" },
+	{ "s= with '_' (in use, harmless: the key is under d=)",
+	  "v=1; a=rsa-sha256; d=dkim.example; s=sel_1; h=from; bh=YWJj; "
+	  "b=YWJj", NULL },
+	{ "s= with '/'", "v=1; a=rsa-sha256; d=dkim.example; s=a/b; "
+	  "h=from; bh=YWJj; b=YWJj", "s=" },
+	{ "x= before t=", SIG_OK "; t=2000; x=1000", "x=" },
+	{ "x= equal to t=", SIG_OK "; t=2000; x=2000", "x=" },
+	{ "t= not a number", SIG_OK "; t=12a", "t=" },
+	{ "t= of 13 digits", SIG_OK "; t=1234567890123", "t=" },
+	{ "l= negative", SIG_OK "; l=-1", "l=" },
+	{ "l= of 77 digits", SIG_OK "; l=1234567890123456789012345678901234"
+	  "5678901234567890123456789012345678901234567", "l=" },
+	{ "empty b=", "v=1; a=rsa-sha256; d=dkim.example; s=rsa; h=from; "
+	  "bh=YWJj; b=", "b=" },
+	{ "empty bh=", "v=1; a=rsa-sha256; d=dkim.example; s=rsa; h=from; "
+	  "bh=; b=YWJj", "bh=" },
+	{ "b= with '*'", "v=1; a=rsa-sha256; d=dkim.example; s=rsa; h=from; "
+	  "bh=YWJj; b=YW*j", "b=" },
+	{ "b= with data after '='", "v=1; a=rsa-sha256; d=dkim.example; "
+	  "s=rsa; h=from; bh=YWJj; b=YW=Jj", "b=" },
+	{ "unknown c=", SIG_OK "; c=nowsp", "c=" },
+	{ "c= three parts", SIG_OK "; c=simple/simple/simple", "c=" },
+	{ "q= unknown only", SIG_OK "; q=http/well-known", "q=" },
+	{ "8-bit byte", SIG_OK "; z=caf\xc3\xa9", "character" },
+	{ "bare LF", "v=1;\n a=rsa-sha256; d=dkim.example; s=rsa; h=from; "
+	  "bh=YWJj; b=YWJj", "malformed" },
+};
+
+static void
+test_sig_syntax(void)
+{
+	const struct syncase *c;
+	dm_dkimsig_info info;
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < sizeof(syncases) / sizeof(syncases[0]); i++) {
+		c = &syncases[i];
+		why = dm_dkimsig_check(c->value, strlen(c->value), &info);
+		if (c->want == NULL)
+			tap_ok(why == NULL, "syntax: %s: valid (got \"%s\")",
+			    c->name, why != NULL ? why : "");
+		else
+			tap_ok(why != NULL && strstr(why, c->want) != NULL,
+			    "syntax: %s: refused, reason with \"%s\" (got "
+			    "\"%s\")", c->name, c->want,
+			    why != NULL ? why : "(valid)");
+	}
+	why = dm_dkimsig_check(syncases[2].value, strlen(syncases[2].value),
+	    &info);
+	tap_ok(why == NULL && info.has_l, "syntax: l= is noticed");
+	why = dm_dkimsig_check(SIG_OK, strlen(SIG_OK), &info);
+	tap_ok(why == NULL && !info.has_l, "syntax: no l=, none noticed");
 }
 
 /* ---- one dm_dkim, several threads -------------------------------------- */
@@ -773,6 +1041,8 @@ main(void)
 	test_long_header();
 	test_odd_fields();
 	test_names();
+	test_body();
+	test_sig_syntax();
 	test_threads();
 	test_keycache();
 	test_api();
