@@ -204,9 +204,11 @@ macro_value(int letter, const dm_spf_menv *env, const char **pcache)
 	case 'r': v = env->r; break;
 	case 't': v = env->t; break;
 	case 'p':
-		if (*pcache == NULL)
-			*pcache = env->p != NULL ? env->p(env->parg) : NULL;
-		v = *pcache != NULL ? *pcache : "unknown";
+		/* asked once; no validated name is "unknown" (7.3) */
+		if (*pcache == NULL && (env->p == NULL ||
+		    (*pcache = env->p(env->parg)) == NULL))
+			*pcache = "unknown";
+		v = *pcache;
 		break;
 	}
 	return v != NULL ? v : "";
