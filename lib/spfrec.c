@@ -222,7 +222,7 @@ spfrec_directive(dm_spfrec *r, const char *s, size_t n, char *why,
 	t->qual = '+';
 	t->cidr4 = 32;
 	t->cidr6 = 128;
-	if (strchr("+-?~", s[0]) != NULL) {
+	if (s[0] != '\0' && strchr("+-?~", s[0]) != NULL) {
 		t->qual = s[0];
 		s++;
 		n--;
@@ -308,6 +308,11 @@ dm_spfrec_parse(const char *txt, size_t len, dm_spfrec **out, char *why,
 	*out = NULL;
 	if (!dm_spfrec_is_v1(txt, len)) {
 		snprintf(why, whylen, "not an SPF version 1 record");
+		return DM_PERMFAIL;
+	}
+	/* no term may hold one, and C string functions would stop there */
+	if (memchr(txt, '\0', len) != NULL) {
+		snprintf(why, whylen, "a NUL byte in the record");
 		return DM_PERMFAIL;
 	}
 	for (i = 6; i < len; i++)

@@ -74,6 +74,8 @@ static const struct rec_case recs[] = {
 	{ "4.6.1", "v=spf1 =all", 0, BAD, 0, ALL, 0, 0, 0, NULL, 0, 0 },
 	{ "4.6.1", "v=spf1 +all\t", 0, BAD, 0, ALL, 0, 0, 0, NULL, 0, 0 },
 	{ "4.6.1", "v=spf1 +all\0", 12, BAD, 0, ALL, 0, 0, 0, NULL, 0, 0 },
+	/* a NUL read as a qualifier made this "all" (fuzz_spfrec found it) */
+	{ "4.6.1", "v=spf1 \0all", 11, BAD, 0, ALL, 0, 0, 0, NULL, 0, 0 },
 	{ "4.6.1", "v=spf1mx", 0, BAD, 0, ALL, 0, 0, 0, NULL, 0, 0 },
 	/* 5.1 all */
 	{ "5.1", "v=spf1 all:x", 0, BAD, 0, ALL, 0, 0, 0, NULL, 0, 0 },
