@@ -145,6 +145,8 @@ static const struct rec_case recs[] = {
 	  0 },
 	{ "5.6", "v=spf1 ip4:256.0.2.1", 0, BAD, 0, ALL, 0, 0, 0, NULL, 0,
 	  0 },
+	{ "5.6", "v=spf1 ip4:11111111111111111111.0.2.1", 0, BAD, 0, ALL, 0,
+	  0, 0, NULL, 0, 0 },
 	{ "5.6", "v=spf1 ip4:192.0.2.1//8", 0, BAD, 0, ALL, 0, 0, 0, NULL,
 	  0, 0 },
 	{ "5.6", "v=spf1 ip4:192.0.2.1:25", 0, BAD, 0, ALL, 0, 0, 0, NULL,
