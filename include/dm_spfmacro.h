@@ -11,7 +11,7 @@
 /* What a macro-string is used as. */
 typedef enum dm_spf_mctx {
 	DM_SPF_MDOMAIN = 0,	/* a domain-spec or modifier value */
-	DM_SPF_MEXP		/* explanation text: SP, %{c} %{r} %{t} too */
+	DM_SPF_MEXP		/* explanations: SP, %{c} %{r} %{t} too */
 } dm_spf_mctx;
 
 /* The values of the macro letters (7.3), NUL-terminated. */

@@ -28,7 +28,7 @@ typedef enum dm_spf_mech {
 typedef struct dm_spf_term {
 	dm_spf_mech mech;
 	char qual;		/* '+' '-' '~' '?' ('+' when none given) */
-	const char *spec;	/* its domain-spec, in the record; NULL: none */
+	const char *spec;	/* its domain-spec in the record, or NULL */
 	size_t speclen;
 	int cidr4, cidr6;	/* 32 and 128 when not given */
 	unsigned char net[16];	/* ip4: 4 bytes, ip6: 16 */

@@ -83,7 +83,7 @@ dm_spf_macro_check(const char *s, size_t len, dm_spf_mctx m,
 			else if (i + 1 < len && s[i + 1] == '{')
 				n = macro_expand_len(s + i, len - i, m, why);
 			else {
-				*why = "'%' not followed by '{', '%', '_' or '-'";
+				*why = "'%' not followed by { % _ -";
 				return -1;
 			}
 			if (n == 0)

@@ -144,7 +144,7 @@ spfrec_ip4(const char *s, size_t n, unsigned char out[4])
 			return -1;
 		for (d = 0, v = 0; i < n && isdigit((unsigned char)s[i]);
 		    i++, d++)
-			if (d < 4)	/* more is refused below; no overflow */
+			if (d < 4)	/* more is refused below */
 				v = v * 10 + (s[i] - '0');
 		if (d == 0 || d > 3 || v > 255 || (d > 1 && s[i - d] == '0'))
 			return -1;

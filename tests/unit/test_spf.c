@@ -244,10 +244,12 @@ test_strings(void)
 	tap_is_str(dm_spf_scope_str(HSCOPE), "helo", "scope string helo");
 }
 
-/* --- RFC 7208, section by section ------------------------------------------ */
+/* --- RFC 7208, section by section ------------------------------------ */
 
-#define L63	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-#define IN6N	"2.0.0.1.0.d.b.8.0.0.0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.5"
+#define L63	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define IN6N	"2.0.0.1.0.d.b.8.0.0.0.1.0.0.0.0." \
+		"0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.5"
 
 struct rfc_row {
 	const char *sec;	/* the section of RFC 7208 it reads */
