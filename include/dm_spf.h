@@ -1,8 +1,9 @@
 /*
- * dm_spf.h - SPF (RFC 7208) with libspf2, its DNS through dm_resolver.
+ * dm_spf.h - SPF (RFC 7208), an evaluator of our own (lib/spf.c, with
+ * lib/spfrec.c and lib/spfmacro.c), its DNS through dm_resolver.
  *
- * One dm_spf is made at start-up and shared by all threads; a check per
- * message allocates only a request and a response.
+ * One dm_spf is made at start-up and shared by all threads; a check
+ * allocates only its own state.
  */
 #ifndef DM_SPF_H
 #define DM_SPF_H
@@ -35,7 +36,7 @@ typedef struct dm_spf_outcome {
 	dm_spf_scope scope;
 	char domain[DM_DOMAIN_MAX];	/* the identity's domain, normalised */
 	char identity[512];		/* smtp.mailfrom or smtp.helo value */
-	char comment[256];		/* libspf2's explanation, for logs */
+	char comment[256];		/* why this result, for logs */
 } dm_spf_outcome;
 
 dm_spf *dm_spf_new(dm_resolver *r, char *err, size_t errlen);
@@ -51,11 +52,23 @@ dm_status dm_spf_check(dm_spf *s, const char *ip, const char *helo,
     const char *mail_from, dm_spf_outcome *out);
 
 /*
+ * As dm_spf_check, and on fail the explanation of exp= (RFC 7208 6.2)
+ * in exp ("" when there is none); DMARC does not need it, so
+ * dm_spf_check does not ask DNS for it.
+ */
+dm_status dm_spf_check_exp(dm_spf *s, const char *ip, const char *helo,
+    const char *mail_from, char *exp, size_t explen, dm_spf_outcome *out);
+
+/* %{r} of explanations (RFC 7208 7.3): this host's name; "unknown" until
+ * set. Call before the dm_spf is shared. */
+void dm_spf_set_receiver(dm_spf *s, const char *name);
+
+/*
  * A domain name in RDATA (MX after its preference, PTR; uncompressed, as
  * libunbound gives it) to text in out: 0, or -1 when it is no host name
  * (a label over 63 bytes or past the end, a byte that is a control, a
  * space, 8-bit, '.' or '\\', unterminated, the root, or too long for out).
- * The parser under the SPF DNS layer, for its fuzz target.
+ * The parser of the names SPF looks up next, for its fuzz target.
  */
 int dm_spf_wire_name(const unsigned char *p, size_t len, char *out,
     size_t outlen);

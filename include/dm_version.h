@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-/* "libopendkim 2.11.0, libspf2 1.2.10, libunbound 1.17.1, ..." */
+/* "libopendkim 2.11.0, libunbound 1.17.1, libpsl ..." */
 void dm_version_libs(char *buf, size_t len);
 
 #endif

@@ -1,185 +1,112 @@
 /*
- * lib/spf.c - SPF (RFC 7208) with libspf2, every DNS query through
- * dm_resolver (so through one libunbound cache, with real timeouts, and
- * never through libresolv).
+ * lib/spf.c - SPF (RFC 7208): check_host() of sections 4 and 5, with
+ * every DNS query through dm_resolver (one libunbound cache, real
+ * timeouts). The record's syntax is lib/spfrec.c's, macro expansion
+ * lib/spfmacro.c's; this file owns the evaluation: the identity (2.3,
+ * 2.4, 4.3), record lookup and selection (4.4, 4.5), the mechanisms (5),
+ * redirect= and exp= (6), and the limits of 4.6.4.
  *
- * libspf2 does the record syntax and the mechanism logic. What it gets
- * wrong or leaves out is done here, in a DNS layer of our own
- * (SPF_dns_server_t) and in the query sequence:
- *  - record selection (RFC 7208 4.5): libspf2's own wants "v=spf1 " with
- *    a space (so a bare "v=spf1" would be "none"), asks the obsolete type
- *    99 first, leaves the result unset on a DNS failure and accepts a
- *    second redirect= or exp=. Our get_spf hook selects, and says none,
- *    temperror or permerror itself.
- *  - the limits of RFC 7208 4.6.4: libspf2 counts DNS terms per record,
- *    afresh in every include, so includes multiply them, and it has no
- *    void-lookup limit. The layer counts terms and void lookups over the
- *    whole evaluation, in a per-check state the evaluating thread points
- *    to (libspf2 runs a check synchronously in the caller's thread).
- *    Past a limit every further query is answered "no such name" without
- *    asking, and the result is permerror.
- *  - explanations (exp=) are never fetched: DMARC has no use for them,
- *    and libspf2's fetch path leaks the DNS answer.
- *  - libspf2's SPF_request_query_mailfrom() lets 127/8 and ::1 pass for
- *    any domain; that would let a local user pass SPF as anybody, so the
- *    record is fetched and interpreted here with the same public calls,
- *    minus that shortcut.
+ * It replaced libspf2 (1.2.10, 2012), which disagreed with RFC 7208 in
+ * ways that needed the records rewritten to correct: a /0 CIDR length
+ * made the record permerror, domain-specs went unchecked and were looked
+ * up, a redirect to the record's own domain was refused before the
+ * mechanisms ahead of it ran, more than 10 MX names passed on a match.
  *
- * Threads: one SPF_server_t serves all of them. During checks it is only
- * read; requests, responses and DNS answers are per check; the layer
- * keeps no state but the thread-local accounting. The libspf2 paths used
- * (compile, interpret, macro expansion, get_client_dom) keep their
- * buffers on the stack or the heap. So no lock. The log handlers are
- * process globals, set once in dm_spf_new().
+ * The limits count over the whole evaluation, includes and redirects
+ * together: 10 terms that query DNS (include, a, mx, ptr, exists,
+ * redirect), 2 of those whose lookup is void (NXDOMAIN or no answer),
+ * 10 names of an MX answer (more is permerror) and of a PTR answer (the
+ * rest is ignored). Include and redirect loops end at the first limit.
+ *
+ * A check keeps its state in one spf_ctx; dm_spf itself is read-only
+ * once made, so threads share it without a lock.
  */
 #include "config.h"
 
-#include <sys/types.h>
-#include <netinet/in.h>
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
-#include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#include <spf2/spf.h>
+#include <time.h>
 
 #include "dm_from.h"
 #include "dm_log.h"
 #include "dm_resolver.h"
 #include "dm_spf.h"
+#include "dm_spfmacro.h"
+#include "dm_spfrec.h"
 
 #define SPF_TERMS_MAX	10	/* DNS-querying terms, RFC 7208 4.6.4 */
-#define SPF_VOIDS_MAX	2	/* terms with an empty answer, idem */
-#define SPF_QUERIES_MAX	150	/* every query of a check: a backstop */
-#define SPF_HOSTS_MAX	10	/* libspf2 resolves at most 10 MX/PTR names */
+#define SPF_VOIDS_MAX	2	/* terms with a void answer, idem */
+#define SPF_NAMES_MAX	10	/* names of one MX or PTR answer, idem */
+#define SPF_SCRATCH	1024	/* a macro expansion in progress */
 
 struct dm_spf {
 	dm_resolver *r;
-	SPF_server_t *server;
-	SPF_dns_server_t *layer;
+	char receiver[DM_DOMAIN_MAX];
 };
 
-/* The accounting of one evaluation; lives on dm_spf_check()'s stack. */
-struct spf_eval {
-	int records;	/* SPF records fetched; all but the first are terms */
-	int terms;
-	int voids;
-	int queries;
-	const char *over;	/* the limit passed, or NULL */
-	/* names of the last MX/PTR answer, whose addresses are no terms */
-	char hosts[SPF_HOSTS_MAX][DM_DOMAIN_MAX];
-	int nhosts, nexthost;
+enum { SPF_ERROR = -1, SPF_NOMATCH = 0, SPF_MATCH = 1 };
+
+/* One check_host() evaluation and everything it has counted. */
+struct spf_ctx {
+	dm_resolver *r;
+	const dm_spf *s;
+	int v6;
+	unsigned char ip[16];
+	char ipi[72];		/* %{i} */
+	char ipc[INET6_ADDRSTRLEN];
+	char rev[80];		/* the reverse-mapping name */
+	char now[24];		/* %{t} */
+	const char *sender, *lp, *odom, *helo;
+	int terms, voids, nomem;
+	dm_spf_result err;	/* the result when a term says SPF_ERROR */
+	char *comment;
+	size_t commentlen;
+	char *exp;		/* NULL: no explanation wanted */
+	size_t explen;
+	/* %{p}: the validated names of the client, found once */
+	int pdone, np;
+	char pnames[SPF_NAMES_MAX][DM_DOMAIN_MAX];
+	const char *pdom;
+	char pval[DM_DOMAIN_MAX];
+	char scratch[SPF_SCRATCH];
 };
 
-static __thread struct spf_eval *spf_cur;
+static dm_spf_result spf_check_host(struct spf_ctx *, const char *, int);
 
-/* --- libspf2's log, into ours ----------------------------------------- */
-
-static void spf_log_error(const char *, int, const char *)
-	__attribute__((noreturn));
+/* The first note of an evaluation explains its result, for the logs. */
+static void
+spf_note(struct spf_ctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void
-spf_log_error(const char *file, int line, const char *msg)
+spf_note(struct spf_ctx *c, const char *fmt, ...)
 {
-	dm_err("libspf2: %s (%s:%d)", msg, file != NULL ? file : "?", line);
-	/* libspf2 aborts after this handler returns anyway */
-	abort();
-}
+	va_list ap;
 
-static void
-spf_log_warning(const char *file, int line, const char *msg)
-{
-	dm_warn("libspf2: %s", msg);
-}
-
-static void
-spf_log_debug(const char *file, int line, const char *msg)
-{
-	dm_debug("libspf2: %s", msg);
-}
-
-/* --- accounting --------------------------------------------------------- */
-
-/*
- * Is this lookup a term of its own (a, mx, ptr, exists), or the address
- * of a name from the MX/PTR answer just before it? libspf2 resolves those
- * names at once and in answer order, so they are recognised by name.
- */
-static int
-spf_is_term(struct spf_eval *ev, const char *domain, ns_type type,
-    int cache)
-{
-	switch (type) {
-	case ns_t_mx:
-		return 1;
-	case ns_t_ptr:
-		/* the ptr mechanism asks cached; %{p} expansion uncached */
-		return cache;
-	case ns_t_a:
-	case ns_t_aaaa:
-		if (ev->nexthost < ev->nhosts &&
-		    strcasecmp(domain, ev->hosts[ev->nexthost]) == 0) {
-			ev->nexthost++;
-			return 0;
-		}
-		ev->nhosts = ev->nexthost = 0;
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-/* Count one query; returns -1 when a limit is (or was) passed. */
-static int
-spf_account(struct spf_eval *ev, int term)
-{
-	if (ev->over == NULL && ++ev->queries > SPF_QUERIES_MAX)
-		ev->over = "too many DNS queries";
-	if (ev->over == NULL && term && ++ev->terms > SPF_TERMS_MAX)
-		ev->over = "more than 10 DNS-querying terms (RFC 7208 4.6.4)";
-	return ev->over != NULL ? -1 : 0;
-}
-
-static void
-spf_account_void(struct spf_eval *ev, int term, dm_dns_status st)
-{
-	if (!term || (st != DM_DNS_NXDOMAIN && st != DM_DNS_NODATA))
+	if (c->comment[0] != '\0')
 		return;
-	if (++ev->voids > SPF_VOIDS_MAX && ev->over == NULL)
-		ev->over = "more than 2 void lookups (RFC 7208 4.6.4)";
-}
-
-/* --- the DNS layer ------------------------------------------------------ */
-
-static SPF_dns_rr_t *
-spf_rr_new(SPF_dns_server_t *ds, const char *domain, ns_type type,
-    int herrno)
-{
-	SPF_dns_rr_t *rr;
-
-	/* libspf2 aborts on a NULL answer: fail the way we choose */
-	if ((rr = SPF_dns_rr_new_init(ds, domain, type, 0, herrno)) == NULL)
-		dm_log_oom();
-	return rr;
+	va_start(ap, fmt);
+	vsnprintf(c->comment, c->commentlen, fmt, ap);
+	va_end(ap);
 }
 
 static int
-spf_herrno(dm_dns_status st)
+spf_fail(struct spf_ctx *c, dm_spf_result r, const char *why,
+    const char *domain)
 {
-	switch (st) {
-	case DM_DNS_OK:		return NETDB_SUCCESS;
-	case DM_DNS_NODATA:	return NO_DATA;
-	case DM_DNS_TEMPFAIL:	return TRY_AGAIN;
-	case DM_DNS_NXDOMAIN:
-	case DM_DNS_PERMFAIL:
-		break;
-	}
-	return HOST_NOT_FOUND;
+	c->err = r;
+	spf_note(c, "%s (%s)", why, domain);
+	return SPF_ERROR;
 }
+
+/* --- names ------------------------------------------------------------ */
 
 /*
  * Names with bytes that cannot be written plainly are refused: they are
@@ -188,7 +115,7 @@ spf_herrno(dm_dns_status st)
 int
 dm_spf_wire_name(const unsigned char *p, size_t len, char *out, size_t outlen)
 {
-	size_t i = 0, o = 0, lab, k;
+	size_t i = 0, o = 0, lab = 0, k;
 
 	while (i < len) {
 		lab = p[i++];
@@ -212,268 +139,500 @@ dm_spf_wire_name(const unsigned char *p, size_t len, char *out, size_t outlen)
 	return 0;
 }
 
+/*
+ * A name we may ask for: 1..253 bytes of labels of 1..63 printable
+ * bytes (no '\', which libunbound would read as an escape). multi: it
+ * must have two labels at least (RFC 7208 4.3).
+ */
 static int
-spf_rr_put(SPF_dns_rr_t *rr, int idx, const void *data, size_t len)
+spf_name_ok(const char *n, int multi)
 {
-	if (SPF_dns_rr_buf_realloc(rr, idx, len) != SPF_E_SUCCESS)
-		return -1;
-	memcpy(rr->rr[idx], data, len);
-	return 0;
-}
+	size_t len = strlen(n), i, lab = 0;
+	int dots = 0;
 
-/* One RDATA into slot idx; 1 when stored, 0 when skipped, -1 on ENOMEM. */
-static int
-spf_rr_add(SPF_dns_rr_t *rr, int idx, ns_type type, const dm_rr *d)
-{
-	char name[DM_DOMAIN_MAX];
-
-	switch (type) {
-	case ns_t_a:
-		if (d->len != sizeof(struct in_addr))
-			return 0;
-		return spf_rr_put(rr, idx, d->data, d->len) == 0 ? 1 : -1;
-	case ns_t_aaaa:
-		if (d->len != sizeof(struct in6_addr))
-			return 0;
-		return spf_rr_put(rr, idx, d->data, d->len) == 0 ? 1 : -1;
-	case ns_t_mx:
-		if (d->len < 3 || dm_spf_wire_name(d->data + 2, d->len - 2,
-		    name, sizeof(name)) != 0)
-			return 0;
-		break;
-	case ns_t_ptr:
-		if (dm_spf_wire_name(d->data, d->len, name, sizeof(name)) != 0)
-			return 0;
-		break;
-	default:
+	if (len == 0 || len > 253)
 		return 0;
+	for (i = 0; i < len; i++) {
+		if (n[i] == '.') {
+			if (lab == 0)
+				return 0;
+			lab = 0;
+			dots++;
+		} else if (n[i] <= ' ' || n[i] >= 0x7f || n[i] == '\\' ||
+		    ++lab > 63) {
+			return 0;
+		}
 	}
-	return spf_rr_put(rr, idx, name, strlen(name) + 1) == 0 ? 1 : -1;
+	return lab > 0 && (!multi || dots > 0);
 }
 
-static void
-spf_remember_hosts(struct spf_eval *ev, const SPF_dns_rr_t *rr)
+/* --- macros ------------------------------------------------------------- */
+
+static int
+spf_addr_in(const struct spf_ctx *c, const unsigned char *a, size_t alen,
+    int bits)
 {
-	int i;
+	size_t full = (size_t)bits / 8;
+	unsigned char mask;
 
-	ev->nhosts = ev->nexthost = 0;
-	/* mx and ptr are the same bytes of libspf2's RDATA union */
-	for (i = 0; i < rr->num_rr && i < SPF_HOSTS_MAX; i++)
-		snprintf(ev->hosts[ev->nhosts++], DM_DOMAIN_MAX, "%s",
-		    rr->rr[i]->mx);
+	if (alen != (c->v6 ? 16u : 4u))
+		return 0;
+	if (memcmp(a, c->ip, full) != 0)
+		return 0;
+	if (bits % 8 == 0)
+		return 1;
+	mask = (unsigned char)(0xff << (8 - bits % 8));
+	return (a[full] & mask) == (c->ip[full] & mask);
 }
 
-static SPF_dns_rr_t *
-spf_query_txt(dm_spf *s, SPF_dns_server_t *ds, const char *domain,
+/* Is one of the A/AAAA records of name the client? 0, 1, or a status. */
+static int
+spf_host_is_client(struct spf_ctx *c, const char *name, int bits,
     dm_dns_status *st)
 {
-	SPF_dns_rr_t *rr;
-	dm_txt *txt;
-	size_t i, n;
-
-	*st = dm_resolver_txt(s->r, domain, &txt, &n);
-	rr = spf_rr_new(ds, domain, ns_t_txt, spf_herrno(*st));
-	for (i = 0; i < n; i++)
-		if (spf_rr_put(rr, (int)i, txt[i].data, txt[i].len + 1) != 0) {
-			rr->herrno = TRY_AGAIN;
-			break;
-		}
-	rr->num_rr = (int)i;
-	dm_txt_free(txt, n);
-	return rr;
-}
-
-static SPF_dns_rr_t *
-spf_query(dm_spf *s, SPF_dns_server_t *ds, const char *domain,
-    ns_type type, dm_dns_status *st)
-{
-	SPF_dns_rr_t *rr;
 	dm_rr *rrs;
-	size_t i, n;
-	int cnt = 0, rc;
+	size_t n, i;
+	int hit = 0;
 
-	if (type == ns_t_txt)
-		return spf_query_txt(s, ds, domain, st);
-	*st = dm_resolver_lookup(s->r, domain, (int)type, &rrs, &n);
-	rr = spf_rr_new(ds, domain, type, spf_herrno(*st));
-	for (i = 0; i < n; i++) {
-		if ((rc = spf_rr_add(rr, cnt, type, &rrs[i])) < 0) {
-			rr->herrno = TRY_AGAIN;
-			break;
-		}
-		cnt += rc;
-	}
-	rr->num_rr = cnt;
-	if (cnt == 0 && rr->herrno == NETDB_SUCCESS)
-		rr->herrno = NO_DATA;
+	*st = dm_resolver_lookup(c->r, name, c->v6 ? ns_t_aaaa : ns_t_a,
+	    &rrs, &n);
+	for (i = 0; i < n && !hit; i++)
+		hit = spf_addr_in(c, rrs[i].data, rrs[i].len, bits);
 	dm_rr_free(rrs, n);
-	return rr;
+	return hit;
 }
 
-/* The layer's lookup: libspf2 asks A, AAAA, MX, PTR here. */
-static SPF_dns_rr_t *
-spf_layer_lookup(SPF_dns_server_t *ds, const char *domain, ns_type type,
-    int should_cache)
+/* The client's PTR names, at most SPF_NAMES_MAX of them. */
+static dm_dns_status
+spf_ptr_names(struct spf_ctx *c, char names[][DM_DOMAIN_MAX], int *np)
 {
-	dm_spf *s = ds->hook;
-	struct spf_eval *ev = spf_cur;
-	SPF_dns_rr_t *rr;
 	dm_dns_status st;
-	int term = 0;
+	dm_rr *rrs;
+	size_t n, i;
 
-	/* type 99 is obsolete (RFC 7208 3.1): not worth a query */
-	if (type == ns_t_spf)
-		return spf_rr_new(ds, domain, type, NO_DATA);
-	if (ev != NULL) {
-		term = spf_is_term(ev, domain, type, should_cache);
-		if (spf_account(ev, term) != 0)
-			return spf_rr_new(ds, domain, type, HOST_NOT_FOUND);
-	}
-	rr = spf_query(s, ds, domain, type, &st);
-	if (ev != NULL) {
-		spf_account_void(ev, term, st);
-		if (type == ns_t_mx || type == ns_t_ptr)
-			spf_remember_hosts(ev, rr);
-	}
-	return rr;
+	*np = 0;
+	st = dm_resolver_lookup(c->r, c->rev, ns_t_ptr, &rrs, &n);
+	for (i = 0; i < n && i < SPF_NAMES_MAX; i++)
+		if (dm_spf_wire_name(rrs[i].data, rrs[i].len, names[*np],
+		    DM_DOMAIN_MAX) == 0)
+			(*np)++;
+	dm_rr_free(rrs, n);
+	return st;
 }
 
-/* --- record selection (the get_spf hook) -------------------------------- */
-
+/* name is domain or under it (RFC 7208 5.5), in any case. */
 static int
-spf_is_v1(const char *txt, size_t len)
+spf_under(const char *name, const char *domain)
 {
-	return len >= 6 && strncasecmp(txt, "v=spf1", 6) == 0 &&
-	    (len == 6 || txt[6] == ' ');
-}
+	size_t n = strlen(name), d = strlen(domain);
 
-/* RFC 7208 6: redirect= and exp= at most once each. */
-static int
-spf_modifier_twice(const char *txt)
-{
-	const char *p = txt;
-	int redirect = 0, exp = 0;
-
-	while (*p != '\0') {
-		while (*p == ' ')
-			p++;
-		if (strncasecmp(p, "redirect=", 9) == 0)
-			redirect++;
-		else if (strncasecmp(p, "exp=", 4) == 0)
-			exp++;
-		while (*p != '\0' && *p != ' ')
-			p++;
-	}
-	return redirect > 1 || exp > 1;
-}
-
-/* Say the verdict on a record fetch: "<what> <domain>" for the logs. */
-static SPF_errcode_t
-spf_give(SPF_response_t *resp, SPF_result_t result, SPF_errcode_t err,
-    const char *what, const char *domain)
-{
-	resp->result = result;
-	resp->reason = SPF_REASON_FAILURE;
-	resp->err = err;
-	return SPF_response_add_error(resp, err, "%s %s", what, domain);
-}
-
-/* Exactly one "v=spf1" record among the TXT records, compiled. */
-static SPF_errcode_t
-spf_select(SPF_server_t *server, SPF_response_t *resp, const char *domain,
-    const dm_txt *txt, size_t n, SPF_record_t **recp)
-{
-	SPF_errcode_t err;
-	size_t i, found = 0, count = 0;
-
-	for (i = 0; i < n; i++)
-		if (spf_is_v1(txt[i].data, txt[i].len)) {
-			found = i;
-			count++;
-		}
-	if (count == 0)
-		return spf_give(resp, SPF_RESULT_NONE, SPF_E_NOT_SPF,
-		    "no SPF record at", domain);
-	if (count > 1)
-		return spf_give(resp, SPF_RESULT_PERMERROR,
-		    SPF_E_MULTIPLE_RECORDS, "several SPF records at",
-		    domain);
-	if (strlen(txt[found].data) != txt[found].len ||
-	    spf_modifier_twice(txt[found].data))
-		return spf_give(resp, SPF_RESULT_PERMERROR, SPF_E_SYNTAX,
-		    "malformed SPF record at", domain);
-	err = SPF_record_compile(server, resp, recp, txt[found].data);
-	if (err == SPF_E_NO_MEMORY)
-		return spf_give(resp, SPF_RESULT_TEMPERROR, err,
-		    "out of memory compiling the record of", domain);
-	if (err != SPF_E_SUCCESS) {
-		if (*recp != NULL)
-			SPF_record_free(*recp);
-		*recp = NULL;
-		return spf_give(resp, SPF_RESULT_PERMERROR, err,
-		    "syntax error in the SPF record of", domain);
-	}
-	return SPF_E_SUCCESS;
+	if (n < d || strcasecmp(name + n - d, domain) != 0)
+		return 0;
+	return n == d || name[n - d - 1] == '.';
 }
 
 /*
- * libspf2 calls this for check_host()'s own record and for every include
- * and redirect. On failure it must say why: SPF_E_DNS_ERROR makes an
- * include temperror, anything else permerror (RFC 7208 5.2, 6.1).
+ * %{p} (7.3): a validated name of the client; the <domain> itself if it
+ * is one, else one under it, else any; "unknown" when there is none or
+ * DNS fails. Its lookups are not terms and count toward no limit.
  */
-static SPF_errcode_t
-spf_get_record(SPF_server_t *server, SPF_request_t *req,
-    SPF_response_t *resp, SPF_record_t **recp)
+static const char *
+spf_macro_p(void *arg)
 {
-	dm_spf *s = server->resolver->hook;
-	struct spf_eval *ev = spf_cur;
-	const char *domain = req->cur_dom;
-	SPF_errcode_t err;
+	struct spf_ctx *c = arg;
+	char names[SPF_NAMES_MAX][DM_DOMAIN_MAX];
 	dm_dns_status st;
-	dm_txt *txt;
-	size_t n;
-	int term = 0;
+	int i, n;
 
-	*recp = NULL;
-	if (ev != NULL) {
-		term = ev->records++ > 0;
-		if (spf_account(ev, term) != 0)
-			return spf_give(resp, SPF_RESULT_PERMERROR,
-			    SPF_E_BIG_DNS, "DNS limit passed before",
-			    domain);
+	if (!c->pdone) {
+		c->pdone = 1;
+		(void)spf_ptr_names(c, names, &n);
+		for (i = 0; i < n; i++)
+			if (spf_host_is_client(c, names[i], c->v6 ? 128 : 32,
+			    &st) == 1)
+				memcpy(c->pnames[c->np++], names[i],
+				    DM_DOMAIN_MAX);
 	}
-	st = dm_resolver_txt(s->r, domain, &txt, &n);
-	if (ev != NULL)
-		spf_account_void(ev, term, st);
-	if (st == DM_DNS_TEMPFAIL)
-		err = spf_give(resp, SPF_RESULT_TEMPERROR, SPF_E_DNS_ERROR,
-		    "temporary DNS failure at", domain);
-	else if (st != DM_DNS_OK)
-		err = spf_give(resp, SPF_RESULT_NONE, SPF_E_NOT_SPF,
-		    "no SPF record (no such name or no TXT) at",
-		    domain);
-	else
-		err = spf_select(server, resp, domain, txt, n, recp);
-	dm_txt_free(txt, n);
-	return err;
+	for (i = 0; i < c->np; i++)
+		if (strcasecmp(c->pnames[i], c->pdom) == 0)
+			return c->pnames[i];
+	for (i = 0; i < c->np; i++)
+		if (spf_under(c->pnames[i], c->pdom))
+			return c->pnames[i];
+	return c->np > 0 ? c->pnames[0] : NULL;
 }
 
-/* The get_exp hook: a fixed text instead of a DNS query. */
-static SPF_errcode_t
-spf_get_exp(SPF_server_t *server, const char *domain, char **buf,
-    size_t *buflen)
+static void
+spf_env(struct spf_ctx *c, const char *domain, dm_spf_menv *env)
 {
-	static const char text[] = "explanation not fetched";
-	char *p;
+	memset(env, 0, sizeof(*env));
+	env->s = c->sender;
+	env->l = c->lp;
+	env->o = c->odom;
+	env->d = domain;
+	env->h = c->helo;
+	env->i = c->ipi;
+	env->c = c->ipc;
+	env->v = c->v6 ? "ip6" : "in-addr";
+	env->r = c->s->receiver;
+	env->t = c->now;
+	env->p = spf_macro_p;
+	env->parg = c;
+	c->pdom = domain;
+}
 
-	if (*buf == NULL || *buflen < sizeof(text)) {
-		if ((p = realloc(*buf, sizeof(text))) == NULL)
-			return SPF_E_NO_MEMORY;
-		*buf = p;
-		*buflen = sizeof(text);
+/*
+ * The <target-name> of a term (4.8): its domain-spec expanded, or the
+ * current domain. 1 and the name in out; 0 when it is no name that can
+ * be asked for (a label over 63 bytes, an empty label...).
+ */
+static int
+spf_target(struct spf_ctx *c, const char *spec, size_t len,
+    const char *domain, char out[DM_DOMAIN_MAX])
+{
+	dm_spf_menv env;
+
+	if (spec == NULL) {
+		snprintf(out, DM_DOMAIN_MAX, "%s", domain);
+		return 1;
 	}
-	memcpy(*buf, text, sizeof(text));
-	return SPF_E_SUCCESS;
+	spf_env(c, domain, &env);
+	if (dm_spf_macro_expand(spec, len, DM_SPF_MDOMAIN, &env, c->scratch,
+	    sizeof(c->scratch)) < 0 || !spf_name_ok(c->scratch, 0))
+		return 0;
+	/* spf_name_ok: at most 253 bytes */
+	memcpy(out, c->scratch, strlen(c->scratch) + 1);
+	return 1;
+}
+
+/* --- limits --------------------------------------------------------------- */
+
+static int
+spf_count_term(struct spf_ctx *c, const char *domain)
+{
+	if (++c->terms <= SPF_TERMS_MAX)
+		return 0;
+	return spf_fail(c, DM_SPF_PERMERROR,
+	    "more than 10 DNS-querying terms (RFC 7208 4.6.4)", domain);
+}
+
+/* A term's own lookup: temperror, a void to count, or on. */
+static int
+spf_lookup_status(struct spf_ctx *c, dm_dns_status st, const char *name)
+{
+	if (st == DM_DNS_TEMPFAIL)
+		return spf_fail(c, DM_SPF_TEMPERROR, "DNS failure", name);
+	if ((st == DM_DNS_NXDOMAIN || st == DM_DNS_NODATA) &&
+	    ++c->voids > SPF_VOIDS_MAX)
+		return spf_fail(c, DM_SPF_PERMERROR,
+		    "more than 2 void lookups (RFC 7208 4.6.4)", name);
+	return 0;
+}
+
+/* --- mechanisms ----------------------------------------------------------- */
+
+static int
+spf_bits(const struct spf_ctx *c, const dm_spf_term *t)
+{
+	return c->v6 ? t->cidr6 : t->cidr4;
+}
+
+/* a (5.3) */
+static int
+spf_mech_a(struct spf_ctx *c, const dm_spf_term *t, const char *name)
+{
+	dm_dns_status st;
+	int hit = spf_host_is_client(c, name, spf_bits(c, t), &st);
+
+	if (spf_lookup_status(c, st, name) != 0)
+		return SPF_ERROR;
+	return hit ? SPF_MATCH : SPF_NOMATCH;
+}
+
+/* mx (5.4): every name is looked up, more than 10 is permerror. */
+static int
+spf_mech_mx(struct spf_ctx *c, const dm_spf_term *t, const char *name)
+{
+	char host[DM_DOMAIN_MAX];
+	dm_dns_status st;
+	dm_rr *rrs;
+	size_t n, i;
+	int hit = 0, rc = SPF_ERROR;
+
+	st = dm_resolver_lookup(c->r, name, ns_t_mx, &rrs, &n);
+	if (spf_lookup_status(c, st, name) != 0)
+		goto done;
+	if (n > SPF_NAMES_MAX) {
+		spf_fail(c, DM_SPF_PERMERROR, "more than 10 MX names "
+		    "(RFC 7208 4.6.4)", name);
+		goto done;
+	}
+	for (i = 0; i < n; i++) {
+		if (rrs[i].len < 3 || dm_spf_wire_name(rrs[i].data + 2,
+		    rrs[i].len - 2, host, sizeof(host)) != 0)
+			continue;
+		hit |= spf_host_is_client(c, host, spf_bits(c, t), &st);
+		if (st == DM_DNS_TEMPFAIL) {
+			spf_fail(c, DM_SPF_TEMPERROR, "DNS failure", host);
+			goto done;
+		}
+	}
+	rc = hit ? SPF_MATCH : SPF_NOMATCH;
+done:
+	dm_rr_free(rrs, n);
+	return rc;
+}
+
+/* ptr (5.5): DNS errors make it no match, never an error. */
+static int
+spf_mech_ptr(struct spf_ctx *c, const char *name)
+{
+	char names[SPF_NAMES_MAX][DM_DOMAIN_MAX];
+	dm_dns_status st;
+	int i, n;
+
+	st = spf_ptr_names(c, names, &n);
+	if ((st == DM_DNS_NXDOMAIN || st == DM_DNS_NODATA) &&
+	    spf_lookup_status(c, st, c->rev) != 0)
+		return SPF_ERROR;
+	for (i = 0; i < n; i++)
+		if (spf_under(names[i], name) && spf_host_is_client(c,
+		    names[i], c->v6 ? 128 : 32, &st) == 1)
+			return SPF_MATCH;
+	return SPF_NOMATCH;
+}
+
+/* exists (5.7): an A query, whatever the client's family. */
+static int
+spf_mech_exists(struct spf_ctx *c, const char *name)
+{
+	dm_dns_status st;
+	dm_rr *rrs;
+	size_t n;
+
+	st = dm_resolver_lookup(c->r, name, ns_t_a, &rrs, &n);
+	dm_rr_free(rrs, n);
+	if (spf_lookup_status(c, st, name) != 0)
+		return SPF_ERROR;
+	return n > 0 ? SPF_MATCH : SPF_NOMATCH;
+}
+
+/* include (5.2): the table of its results. */
+static int
+spf_mech_include(struct spf_ctx *c, const char *name)
+{
+	switch (spf_check_host(c, name, 1)) {
+	case DM_SPF_PASS:
+		return SPF_MATCH;
+	case DM_SPF_FAIL:
+	case DM_SPF_SOFTFAIL:
+	case DM_SPF_NEUTRAL:
+		return SPF_NOMATCH;
+	case DM_SPF_TEMPERROR:
+		c->err = DM_SPF_TEMPERROR;
+		return SPF_ERROR;
+	case DM_SPF_NONE:
+		return spf_fail(c, DM_SPF_PERMERROR, "include of a domain "
+		    "without SPF record", name);
+	case DM_SPF_PERMERROR:
+		break;
+	}
+	c->err = DM_SPF_PERMERROR;
+	return SPF_ERROR;
+}
+
+static int
+spf_ip_match(const struct spf_ctx *c, const dm_spf_term *t)
+{
+	if ((t->mech == DM_SPFM_IP6) != c->v6)
+		return SPF_NOMATCH;
+	return spf_addr_in(c, t->net, c->v6 ? 16 : 4, spf_bits(c, t)) ?
+	    SPF_MATCH : SPF_NOMATCH;
+}
+
+static int
+spf_term(struct spf_ctx *c, const dm_spf_term *t, const char *domain)
+{
+	char name[DM_DOMAIN_MAX];
+
+	switch (t->mech) {
+	case DM_SPFM_ALL:
+		return SPF_MATCH;
+	case DM_SPFM_IP4:
+	case DM_SPFM_IP6:
+		return spf_ip_match(c, t);
+	default:
+		break;
+	}
+	if (spf_count_term(c, domain) != 0)
+		return SPF_ERROR;
+	if (!spf_target(c, t->spec, t->speclen, domain, name)) {
+		/* a malformed include target has no record: permerror */
+		if (t->mech == DM_SPFM_INCLUDE)
+			return spf_fail(c, DM_SPF_PERMERROR, "include of a "
+			    "malformed name", domain);
+		return SPF_NOMATCH;
+	}
+	switch (t->mech) {
+	case DM_SPFM_A:		return spf_mech_a(c, t, name);
+	case DM_SPFM_MX:	return spf_mech_mx(c, t, name);
+	case DM_SPFM_PTR:	return spf_mech_ptr(c, name);
+	case DM_SPFM_EXISTS:	return spf_mech_exists(c, name);
+	default:		return spf_mech_include(c, name);
+	}
+}
+
+/* --- records -------------------------------------------------------------- */
+
+static dm_spf_result
+spf_qual(char q)
+{
+	switch (q) {
+	case '-':	return DM_SPF_FAIL;
+	case '~':	return DM_SPF_SOFTFAIL;
+	case '?':	return DM_SPF_NEUTRAL;
+	default:	return DM_SPF_PASS;
+	}
+}
+
+/*
+ * exp= (6.2): on fail, the explanation of the record that failed. Any
+ * trouble (DNS, not exactly one TXT record, bad syntax) only means
+ * there is none; the result stays what it is.
+ */
+static void
+spf_explain(struct spf_ctx *c, const dm_spfrec *rec, const char *domain)
+{
+	char name[DM_DOMAIN_MAX];
+	dm_spf_menv env;
+	const char *spec;
+	dm_txt *txt;
+	size_t len, n;
+
+	if (c->exp == NULL || (spec = dm_spfrec_exp(rec, &len)) == NULL ||
+	    !spf_target(c, spec, len, domain, name))
+		return;
+	if (dm_resolver_txt(c->r, name, &txt, &n) == DM_DNS_OK && n == 1) {
+		spf_env(c, domain, &env);
+		if (dm_spf_macro_expand(txt[0].data, txt[0].len, DM_SPF_MEXP,
+		    &env, c->scratch, sizeof(c->scratch)) >= 0)
+			snprintf(c->exp, c->explen, "%s", c->scratch);
+	}
+	dm_txt_free(txt, n);
+}
+
+/* 4.4, 4.5: the one "v=spf1" record of domain, parsed. */
+static dm_spf_result
+spf_fetch(struct spf_ctx *c, const char *domain, dm_spfrec **rec)
+{
+	char why[160];
+	dm_txt *txt;
+	size_t n, i, found = 0, count = 0;
+	dm_dns_status st;
+	dm_spf_result res = DM_SPF_NONE;
+
+	*rec = NULL;
+	st = dm_resolver_txt(c->r, domain, &txt, &n);
+	if (st == DM_DNS_TEMPFAIL) {
+		spf_fail(c, DM_SPF_TEMPERROR, "DNS failure on the SPF record",
+		    domain);
+		return DM_SPF_TEMPERROR;
+	}
+	for (i = 0; i < n; i++)
+		if (dm_spfrec_is_v1(txt[i].data, txt[i].len)) {
+			found = i;
+			count++;
+		}
+	if (count == 0) {
+		spf_note(c, "no SPF record at %s", domain);
+	} else if (count > 1) {
+		spf_fail(c, DM_SPF_PERMERROR, "several SPF records", domain);
+		res = DM_SPF_PERMERROR;
+	} else {
+		switch (dm_spfrec_parse(txt[found].data, txt[found].len, rec,
+		    why, sizeof(why))) {
+		case DM_OK:
+			res = DM_SPF_PASS;	/* a record to evaluate */
+			break;
+		case DM_NOMEM:
+			c->nomem = 1;
+			spf_fail(c, DM_SPF_TEMPERROR, "out of memory", domain);
+			res = DM_SPF_TEMPERROR;
+			break;
+		default:
+			spf_fail(c, DM_SPF_PERMERROR, why, domain);
+			res = DM_SPF_PERMERROR;
+			break;
+		}
+	}
+	dm_txt_free(txt, n);
+	return res;
+}
+
+/* After the mechanisms: redirect= (6.1), else the default (4.7). */
+static dm_spf_result
+spf_redirect(struct spf_ctx *c, const dm_spfrec *rec, const char *domain,
+    int in_include)
+{
+	char name[DM_DOMAIN_MAX];
+	const char *spec;
+	dm_spf_result res;
+	size_t len;
+
+	if ((spec = dm_spfrec_redirect(rec, &len)) == NULL) {
+		if (!in_include)
+			spf_note(c, "no mechanism matched in %s", domain);
+		return DM_SPF_NEUTRAL;
+	}
+	if (spf_count_term(c, domain) != 0)
+		return DM_SPF_PERMERROR;
+	if (!spf_target(c, spec, len, domain, name)) {
+		spf_fail(c, DM_SPF_PERMERROR, "redirect= to a malformed name",
+		    domain);
+		return DM_SPF_PERMERROR;
+	}
+	res = spf_check_host(c, name, in_include);
+	if (res == DM_SPF_NONE) {
+		spf_fail(c, DM_SPF_PERMERROR, "redirect= to a domain without "
+		    "SPF record", name);
+		return DM_SPF_PERMERROR;
+	}
+	return res;
+}
+
+static dm_spf_result
+spf_check_host(struct spf_ctx *c, const char *domain, int in_include)
+{
+	dm_spfrec *rec;
+	const dm_spf_term *t = NULL;
+	dm_spf_result res;
+	size_t i, n;
+	int rc = SPF_NOMATCH;
+
+	if (!spf_name_ok(domain, 1)) {
+		spf_note(c, "no SPF record: malformed name %s", domain);
+		return DM_SPF_NONE;
+	}
+	if ((res = spf_fetch(c, domain, &rec)) != DM_SPF_PASS)
+		return res;
+	n = dm_spfrec_nterms(rec);
+	for (i = 0; i < n && rc == SPF_NOMATCH; i++) {
+		t = dm_spfrec_term(rec, i);
+		rc = spf_term(c, t, domain);
+	}
+	if (rc == SPF_ERROR) {
+		res = c->err;
+	} else if (rc == SPF_MATCH) {
+		res = spf_qual(t->qual);
+		if (!in_include)
+			spf_note(c, "term %zu of %s matched", i, domain);
+		if (res == DM_SPF_FAIL && !in_include)
+			spf_explain(c, rec, domain);
+	} else {
+		res = spf_redirect(c, rec, domain, in_include);
+	}
+	dm_spfrec_free(rec);
+	return res;
 }
 
 /* --- the check ---------------------------------------------------------- */
@@ -487,39 +646,25 @@ dm_spf_new(dm_resolver *r, char *err, size_t errlen)
 		snprintf(err, errlen, "SPF needs a resolver");
 		return NULL;
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (s->layer = calloc(1, sizeof(*s->layer))) == NULL) {
-		free(s);
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	SPF_error_handler = spf_log_error;
-	SPF_warning_handler = spf_log_warning;
-	SPF_info_handler = spf_log_debug;
-	SPF_debug_handler = spf_log_debug;
 	s->r = r;
-	/* destroy stays NULL: the layer is ours to free, after the server */
-	s->layer->lookup = spf_layer_lookup;
-	s->layer->get_spf = spf_get_record;
-	s->layer->get_exp = spf_get_exp;
-	s->layer->name = "dm_resolver";
-	s->layer->hook = s;
-	if ((s->server = SPF_server_new_dns(s->layer, 0)) == NULL) {
-		snprintf(err, errlen, "SPF_server_new_dns failed");
-		dm_spf_free(s);
-		return NULL;
-	}
+	snprintf(s->receiver, sizeof(s->receiver), "unknown");
 	return s;
+}
+
+void
+dm_spf_set_receiver(dm_spf *s, const char *name)
+{
+	snprintf(s->receiver, sizeof(s->receiver), "%s",
+	    name != NULL && *name != '\0' ? name : "unknown");
 }
 
 void
 dm_spf_free(dm_spf *s)
 {
-	if (s == NULL)
-		return;
-	if (s->server != NULL)
-		SPF_server_free(s->server);
-	free(s->layer);
 	free(s);
 }
 
@@ -577,176 +722,119 @@ spf_identity(dm_spf_outcome *out, const char *helo, const char *mail_from,
 	return spf_postmaster;
 }
 
-/* The client address; an IPv4-mapped IPv6 address is the IPv4 host. */
+/* The client address and its %{i} %{c} and reverse forms. */
 static int
-spf_set_ip(SPF_request_t *req, const char *ip)
+spf_set_ip(struct spf_ctx *c, const char *ip)
 {
-	struct in_addr a4;
+	static const char hex[] = "0123456789abcdef";
 	struct in6_addr a6;
+	int k;
+	char *p;
 
 	if (ip == NULL)
 		return -1;
 	if (strncasecmp(ip, "IPv6:", 5) == 0)
 		ip += 5;
-	if (inet_pton(AF_INET, ip, &a4) == 1)
-		return SPF_request_set_ipv4(req, a4) == SPF_E_SUCCESS ? 0 : -1;
-	if (inet_pton(AF_INET6, ip, &a6) != 1)
+	if (inet_pton(AF_INET, ip, c->ip) == 1) {
+		c->v6 = 0;
+	} else if (inet_pton(AF_INET6, ip, &a6) == 1) {
+		/* an IPv4-mapped IPv6 address is the IPv4 host (5) */
+		c->v6 = !IN6_IS_ADDR_V4MAPPED(&a6);
+		memcpy(c->ip, c->v6 ? a6.s6_addr : a6.s6_addr + 12,
+		    c->v6 ? 16 : 4);
+	} else {
 		return -1;
-	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
-		memcpy(&a4, &a6.s6_addr[12], sizeof(a4));
-		return SPF_request_set_ipv4(req, a4) == SPF_E_SUCCESS ? 0 : -1;
 	}
-	return SPF_request_set_ipv6(req, a6) == SPF_E_SUCCESS ? 0 : -1;
-}
-
-/* <sender> for the macros: local-part@domain. */
-static int
-spf_set_sender(SPF_request_t *req, const char *lp, size_t lplen,
-    const char *domain)
-{
-	char *sender;
-	size_t len = lplen + strlen(domain) + 2;
-	int rc;
-
-	if ((sender = malloc(len)) == NULL)
-		return -1;
-	snprintf(sender, len, "%.*s@%s", (int)lplen, lp, domain);
-	rc = SPF_request_set_env_from(req, sender);
-	free(sender);
-	return rc == SPF_E_SUCCESS ? 0 : -1;
-}
-
-/*
- * check_host() without libspf2's free pass for loopback clients:
- * what SPF_request_query_mailfrom() does, minus that shortcut.
- */
-static SPF_errcode_t
-spf_run(dm_spf *s, SPF_request_t *req, SPF_response_t *resp)
-{
-	SPF_record_t *rec = NULL;
-	SPF_errcode_t err;
-
-	req->cur_dom = req->use_helo ? req->helo_dom : req->env_from_dp;
-	err = SPF_server_get_record(s->server, req, resp, &rec);
-	if (err != SPF_E_SUCCESS) {
-		if (rec != NULL)
-			SPF_record_free(rec);
-		return err;
+	inet_ntop(c->v6 ? AF_INET6 : AF_INET, c->ip, c->ipc, sizeof(c->ipc));
+	if (!c->v6) {
+		snprintf(c->ipi, sizeof(c->ipi), "%s", c->ipc);
+		snprintf(c->rev, sizeof(c->rev), "%u.%u.%u.%u.in-addr.arpa",
+		    c->ip[3], c->ip[2], c->ip[1], c->ip[0]);
+		return 0;
 	}
-	resp->spf_record_exp = rec;
-	err = SPF_record_interpret(rec, req, resp, 0);
-	SPF_record_free(rec);
-	resp->spf_record_exp = NULL;
-	return err;
-}
-
-static dm_spf_result
-spf_result(SPF_result_t r, SPF_errcode_t err)
-{
-	switch (r) {
-	case SPF_RESULT_NEUTRAL:	return DM_SPF_NEUTRAL;
-	case SPF_RESULT_PASS:		return DM_SPF_PASS;
-	case SPF_RESULT_FAIL:		return DM_SPF_FAIL;
-	case SPF_RESULT_SOFTFAIL:	return DM_SPF_SOFTFAIL;
-	case SPF_RESULT_NONE:		return DM_SPF_NONE;
-	case SPF_RESULT_TEMPERROR:	return DM_SPF_TEMPERROR;
-	case SPF_RESULT_PERMERROR:	return DM_SPF_PERMERROR;
-	case SPF_RESULT_INVALID:
-		break;
+	for (k = 0, p = c->ipi; k < 16; k++) {
+		*p++ = hex[c->ip[k] >> 4];
+		*p++ = '.';
+		*p++ = hex[c->ip[k] & 15];
+		*p++ = '.';
 	}
-	/* no verdict: a DNS failure is temporary, anything else is not */
-	return err == SPF_E_DNS_ERROR || err == SPF_E_NO_MEMORY ?
-	    DM_SPF_TEMPERROR : DM_SPF_PERMERROR;
-}
-
-/* For logs: the first error libspf2 noted, else its header comment. */
-static void
-spf_comment(dm_spf_outcome *out, SPF_request_t *req, SPF_response_t *resp)
-{
-	const char *c, *rec_dom;
-	size_t len;
-	int i;
-
-	for (i = 0; i < SPF_response_messages(resp); i++)
-		if (SPF_error_errorp(SPF_response_message(resp, i))) {
-			snprintf(out->comment, sizeof(out->comment), "%s",
-			    SPF_error_message(SPF_response_message(resp, i)));
-			return;
-		}
-	if ((c = SPF_response_get_header_comment(resp)) == NULL)
-		return;
-	rec_dom = SPF_request_get_rec_dom(req);
-	len = rec_dom != NULL ? strlen(rec_dom) : 0;
-	if (len > 0 && strncmp(c, rec_dom, len) == 0 &&
-	    strncmp(c + len, ": ", 2) == 0)
-		c += len + 2;
-	snprintf(out->comment, sizeof(out->comment), "%s", c);
+	p[-1] = '\0';
+	for (k = 15, p = c->rev; k >= 0; k--) {
+		*p++ = hex[c->ip[k] & 15];
+		*p++ = '.';
+		*p++ = hex[c->ip[k] >> 4];
+		*p++ = '.';
+	}
+	memcpy(p, "ip6.arpa", sizeof("ip6.arpa"));
+	return 0;
 }
 
 static dm_status
-spf_evaluate(dm_spf *s, SPF_request_t *req, dm_spf_outcome *out)
+spf_run(dm_spf *s, struct spf_ctx *c, const char *ip, const char *helo,
+    const char *mail_from, dm_spf_outcome *out)
 {
-	struct spf_eval *ev;
-	SPF_response_t *resp;
-	SPF_errcode_t err;
+	const char *lp;
+	size_t lplen, len;
+	char *sender;
 
-	if ((ev = calloc(1, sizeof(*ev))) == NULL)
-		return DM_NOMEM;
-	if ((resp = SPF_response_new(req)) == NULL) {
-		free(ev);
-		return DM_NOMEM;
+	if ((lp = spf_identity(out, helo, mail_from, &lplen)) == NULL)
+		return DM_OK;
+	if (spf_set_ip(c, ip) != 0) {
+		dm_warn("spf: client address \"%s\" is not an IP address",
+		    ip != NULL ? ip : "(null)");
+		spf_none(out, "no usable client address");
+		return DM_OK;
 	}
-	spf_cur = ev;
-	err = spf_run(s, req, resp);
-	spf_cur = NULL;
-	if (ev->over != NULL) {
-		out->result = DM_SPF_PERMERROR;
-		snprintf(out->comment, sizeof(out->comment), "%s", ev->over);
-	} else {
-		out->result = spf_result(SPF_response_result(resp), err);
-		spf_comment(out, req, resp);
-	}
-	if (err == SPF_E_NO_MEMORY || resp->err == SPF_E_NO_MEMORY)
-		err = SPF_E_NO_MEMORY;
-	SPF_response_free(resp);
-	free(ev);
-	return err == SPF_E_NO_MEMORY ? DM_NOMEM : DM_OK;
+	/* <sender> for the macros: local-part@domain */
+	len = lplen + strlen(out->domain) + 2;
+	if ((sender = malloc(len * 2)) == NULL)
+		return DM_NOMEM;
+	snprintf(sender, len, "%.*s@%s", (int)lplen, lp, out->domain);
+	memcpy(sender + len, sender, lplen);
+	sender[len + lplen] = '\0';
+	c->r = s->r;
+	c->s = s;
+	c->sender = sender;
+	c->lp = sender + len;
+	c->odom = out->domain;
+	/* %{h}: the HELO identity's domain, or the HELO name as given */
+	c->helo = out->scope == DM_SPF_SCOPE_HELO ? out->domain :
+	    helo != NULL ? helo : "";
+	snprintf(c->now, sizeof(c->now), "%lld", (long long)time(NULL));
+	c->comment = out->comment;
+	c->commentlen = sizeof(out->comment);
+	out->result = spf_check_host(c, out->domain, 0);
+	free(sender);
+	return c->nomem ? DM_NOMEM : DM_OK;
+}
+
+dm_status
+dm_spf_check_exp(dm_spf *s, const char *ip, const char *helo,
+    const char *mail_from, char *exp, size_t explen, dm_spf_outcome *out)
+{
+	struct spf_ctx *c;
+	dm_status st;
+
+	memset(out, 0, sizeof(*out));
+	out->result = DM_SPF_NONE;
+	if (exp != NULL && explen > 0)
+		exp[0] = '\0';
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return DM_NOMEM;
+	/* the big buffers need no clearing */
+	memset(c, 0, offsetof(struct spf_ctx, pnames));
+	c->exp = explen > 0 ? exp : NULL;
+	c->explen = explen;
+	st = spf_run(s, c, ip, helo, mail_from, out);
+	free(c);
+	return st;
 }
 
 dm_status
 dm_spf_check(dm_spf *s, const char *ip, const char *helo,
     const char *mail_from, dm_spf_outcome *out)
 {
-	SPF_request_t *req;
-	const char *lp;
-	size_t lplen;
-	dm_status st = DM_NOMEM;
-
-	memset(out, 0, sizeof(*out));
-	out->result = DM_SPF_NONE;
-	if ((lp = spf_identity(out, helo, mail_from, &lplen)) == NULL)
-		return DM_OK;
-	if ((req = SPF_request_new(s->server)) == NULL)
-		return DM_NOMEM;
-	if (spf_set_ip(req, ip) != 0) {
-		dm_warn("spf: client address \"%s\" is not an IP address",
-		    ip != NULL ? ip : "(null)");
-		spf_none(out, "no usable client address");
-		st = DM_OK;
-		goto done;
-	}
-	if (spf_set_sender(req, lp, lplen, out->domain) != 0)
-		goto done;
-	/* the helo_dom is the HELO identity's domain, or %{h} as given */
-	if (out->scope == DM_SPF_SCOPE_HELO || (helo != NULL && *helo != '\0'))
-		if (SPF_request_set_helo_dom(req, out->scope ==
-		    DM_SPF_SCOPE_HELO ? out->domain : helo) != SPF_E_SUCCESS)
-			goto done;
-	req->use_helo = out->scope == DM_SPF_SCOPE_HELO;
-	st = spf_evaluate(s, req, out);
-done:
-	SPF_request_free(req);
-	return st;
+	return dm_spf_check_exp(s, ip, helo, mail_from, NULL, 0, out);
 }
 
 const char *

@@ -14,7 +14,6 @@
 
 #include <libpsl.h>
 #include <opendkim/dkim.h>
-#include <spf2/spf.h>
 #include <unbound.h>
 
 #include "dm_version.h"
@@ -24,9 +23,7 @@ dm_version_libs(char *buf, size_t len)
 {
 	uint32_t d = dkim_libversion();
 
-	snprintf(buf, len, "libopendkim %u.%u.%u, libspf2 %d.%d.%d, "
-	    "libunbound %s, libpsl %s", (unsigned)(d >> 24),
-	    (unsigned)((d >> 16) & 0xff), (unsigned)((d >> 8) & 0xff),
-	    SPF_LIB_VERSION_MAJOR, SPF_LIB_VERSION_MINOR,
-	    SPF_LIB_VERSION_PATCH, ub_version(), psl_get_version());
+	snprintf(buf, len, "libopendkim %u.%u.%u, libunbound %s, libpsl %s",
+	    (unsigned)(d >> 24), (unsigned)((d >> 16) & 0xff),
+	    (unsigned)((d >> 8) & 0xff), ub_version(), psl_get_version());
 }

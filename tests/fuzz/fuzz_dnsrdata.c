@@ -3,7 +3,7 @@
  * answer that our code reads itself, whoever runs the sender's DNS
  * server: TXT RDATA joined by dm_txt_join (every DMARC, SPF and report
  * authorization record passes there) and MX/PTR RDATA names turned to
- * text by dm_spf_wire_name (what libspf2 then looks up).
+ * text by dm_spf_wire_name (what the SPF evaluator then looks up).
  *
  * Input: the whole input is tried as each kind. A joined TXT must be the
  * character-strings' bytes in order and no longer than the RDATA; a name

@@ -1,10 +1,12 @@
 /*
- * tests/unit/test_spf.c - SPF through libspf2 and our resolver: the seven
+ * tests/unit/test_spf.c - our SPF evaluator over our resolver: the seven
  * results, both scopes, IPv4 and IPv6 clients, include/redirect, a/mx/
  * ptr/exists, macros, the RFC 7208 4.6.4 limits (also across includes),
  * identities without a local-part or a valid domain, and many threads
- * on one dm_spf. DNS comes from tests/fixtures/spf.conf, never the
- * network.
+ * on one dm_spf; then cases written from RFC 7208 section by section
+ * (rfc_rows, with explanations), whose counts per section are printed.
+ * DNS comes from tests/fixtures/spf.conf, never the network. The record
+ * parser and the macros alone are test_spfrec's.
  */
 #include "config.h"
 
@@ -242,6 +244,313 @@ test_strings(void)
 	tap_is_str(dm_spf_scope_str(HSCOPE), "helo", "scope string helo");
 }
 
+/* --- RFC 7208, section by section ------------------------------------ */
+
+#define L63	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define IN6N	"2.0.0.1.0.d.b.8.0.0.0.1.0.0.0.0." \
+		"0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.5"
+
+struct rfc_row {
+	const char *sec;	/* the section of RFC 7208 it reads */
+	const char *name;
+	const char *ip, *helo, *mail_from;
+	dm_spf_result want;
+	const char *exp;	/* the explanation wanted; NULL: "" */
+};
+
+#define U(d)	"user@" d S
+static const struct rfc_row rfc_rows[] = {
+	/* 2: identities and results */
+	{ "2.3", "HELO identity: postmaster@helo for %{l} %{o}", IN4,
+	    "helo2" S, NULL, PASS, NULL },
+	{ "2.4", "MAIL FROM identity checked, not HELO", OUT4, "helo" S,
+	    U("pass"), FAIL, NULL },
+	{ "2.6", "pass", IN4, HELO, U("pass"), PASS, NULL },
+	{ "2.6", "fail", OUT4, HELO, U("pass"), FAIL, NULL },
+	{ "2.6", "softfail", OUT4, HELO, U("soft"), SOFT, NULL },
+	{ "2.6", "neutral", OUT4, HELO, U("neutral"), NEUTRAL, NULL },
+	{ "2.6", "none", IN4, HELO, U("nospf"), NONE, NULL },
+	{ "2.6", "temperror", IN4, HELO, "u@x.refused.example", TEMP, NULL },
+	{ "2.6", "permerror", IN4, HELO, U("badmech"), PERM, NULL },
+	/* 3: records */
+	{ "3.3", "strings joined without a space", IN4, HELO, U("s33"), PASS,
+	    NULL },
+	{ "3.3", "over 255 bytes in two strings", "203.0.113.77", HELO,
+	    U("long"), PASS, NULL },
+	{ "3", "\"v=spf1\" glued to a term is no record", IN4, HELO,
+	    U("s3nosp"), NONE, NULL },
+	{ "3", "\"v=spf1\" then a tab is no record", IN4, HELO, U("s3tab"),
+	    NONE, NULL },
+	/* 4.3 */
+	{ "4.3", "a label of 64 bytes: none, not looked up", IN4, HELO,
+	    "u@a" L63 S, NONE, NULL },
+	{ "4.3", "a label of 63 bytes is looked up", IN4, HELO, "u@" L63 S,
+	    FAIL, NULL },
+	{ "4.3", "empty label: none", IN4, HELO, "u@a..spf.example", NONE,
+	    NULL },
+	{ "4.3", "single label: none", IN4, HELO, "u@example", NONE, NULL },
+	{ "4.3", "no local-part: postmaster", IN4, HELO, "@s43lp" S, PASS,
+	    NULL },
+	{ "4.3", "NXDOMAIN: none", IN4, HELO, U("nx"), NONE, NULL },
+	/* 4.4 */
+	{ "4.4", "TXT lookup refused: temperror", IN4, HELO,
+	    "u@y.refused.example", TEMP, NULL },
+	{ "4.4", "no TXT: none", IN4, HELO, U("noTXT"), NONE, NULL },
+	/* 4.5 */
+	{ "4.5", "8-bit non-SPF TXT beside the record", IN4, HELO, U("s45a"),
+	    PASS, NULL },
+	{ "4.5", "version in any case", IN4, HELO, U("s45e"), PASS, NULL },
+	{ "4.5", "\"v=spf1\" and \"v=spf1 +all\": two records", IN4, HELO,
+	    U("s45f"), PERM, NULL },
+	{ "4.5", "two records: permerror", "192.0.2.1", HELO, U("two"), PERM,
+	    NULL },
+	/* 4.6.1 syntax */
+	{ "4.6.1", "an error after a match: permerror", IN4, HELO,
+	    U("s461a"), PERM, NULL },
+	{ "4.6.1", "'%' not followed by { % _ -", IN4, HELO, U("s461b"), PERM,
+	    NULL },
+	{ "4.6.1", "redirect: as a mechanism", IN4, HELO, U("s461c"), PERM,
+	    NULL },
+	{ "4.6.1", "empty exp=", IN4, HELO, U("s461d"), PERM, NULL },
+	{ "4.6.1", "empty redirect=", IN4, HELO, U("s461e"), PERM, NULL },
+	{ "4.6.1", "bad macro letter in an unknown modifier", IN4, HELO,
+	    U("s461f"), PERM, NULL },
+	{ "4.6.1", "CIDR length with a leading zero", IN4, HELO, U("s461g"),
+	    PERM, NULL },
+	{ "4.6.1", "several spaces and a trailing one", IN4, HELO, U("s461h"),
+	    PASS, NULL },
+	{ "4.6.1", "a term without a name (=a)", IN4, HELO, U("s461i"), PERM,
+	    NULL },
+	{ "4.6.1", "two qualifiers", IN4, HELO, U("s461j"), PERM, NULL },
+	{ "4.6.1", "a modifier name cannot hold a macro", IN4, HELO,
+	    U("s461k"), PERM, NULL },
+	{ "4.6.1", "8-bit byte in a domain-spec", IN4, HELO, U("s45b"), PERM,
+	    NULL },
+	{ "4.6.1", "control byte in a domain-spec", IN4, HELO, U("s45c"),
+	    PERM, NULL },
+	{ "4.6.1", "NUL in the record", IN4, HELO, U("s45d"), PERM, NULL },
+	/* 4.6.2, 4.6.3 */
+	{ "4.6.2", "the first match wins", IN4, HELO, U("s462a"), FAIL, NULL },
+	{ "4.6.3", "redirect= first runs after the mechanisms (no match)",
+	    IN4, HELO, U("s463a"), PASS, NULL },
+	{ "4.6.3", "redirect= first runs after the mechanisms (match)", OUT4,
+	    HELO, U("s463a"), FAIL, NULL },
+	{ "4.6.3", "unknown modifiers with . - _ in the name are ignored",
+	    IN4, HELO, U("s463b"), PASS, NULL },
+	{ "4.6.3", "a modifier name starts with a letter", IN4, HELO,
+	    U("s463c"), PERM, NULL },
+	{ "4.6.3", "an unknown modifier twice is no error", IN4, HELO,
+	    U("s463d"), PASS, NULL },
+	/* 4.6.4 limits */
+	{ "4.6.4", "10 DNS terms", "192.0.2.1", HELO, U("ten"), FAIL, NULL },
+	{ "4.6.4", "a match at the 10th DNS term", "198.51.100.210", HELO,
+	    U("ten"), PASS, NULL },
+	{ "4.6.4", "11 DNS terms", "192.0.2.1", HELO, U("eleven"), PERM,
+	    NULL },
+	{ "4.6.4", "redirect= is the 11th term", IN4, HELO, U("s464c"), PERM,
+	    NULL },
+	{ "4.6.4", "terms of includes count", "192.0.2.1", HELO, U("chain"),
+	    PERM, NULL },
+	{ "4.6.4", "11 MX names with a match: permerror", "198.51.100.101",
+	    HELO, U("mxmany"), PERM, NULL },
+	{ "4.6.4", "10 MX names with a match: pass", "198.51.100.110", HELO,
+	    U("s464b"), PASS, NULL },
+	{ "4.6.4", "redirect to itself after a match: pass", IN4, HELO,
+	    U("s464e"), PASS, NULL },
+	{ "4.6.4", "redirect to itself, no match: permerror", OUT4, HELO,
+	    U("s464e"), PERM, NULL },
+	{ "4.6.4", "include loop: permerror", IN4, HELO, U("loopa"), PERM,
+	    NULL },
+	{ "4.6.4", "12 PTR names: no permerror", "192.0.2.70", HELO,
+	    U("s464f"), PASS, NULL },
+	{ "4.6.4", "2 void terms", "192.0.2.1", HELO, U("void2"), PASS, NULL },
+	{ "4.6.4", "3 void terms", "192.0.2.1", HELO, U("void3"), PERM, NULL },
+	{ "4.6.4", "3 void exists", IN4, HELO, U("s464h"), PERM, NULL },
+	{ "4.6.4", "MX hosts without address are no void terms", IN4, HELO,
+	    U("s464g"), PASS, NULL },
+	/* 4.7, 4.8 */
+	{ "4.7", "no match, no redirect: neutral", IN4, HELO, U("s47"),
+	    NEUTRAL, NULL },
+	{ "4.8", "single-label domain-spec", IN4, HELO, U("s48a"), PERM,
+	    NULL },
+	{ "4.8", "numeric top label", IN4, HELO, U("s48b"), PERM, NULL },
+	{ "4.8", "top label starting with '-'", IN4, HELO, U("s48c"), PERM,
+	    NULL },
+	{ "4.8", "top label ending with '-'", IN4, HELO, U("s48d"), PERM,
+	    NULL },
+	{ "4.8", "trailing dot", "198.51.100.9", HELO, U("s48e"), PASS, NULL },
+	{ "4.8", "empty top label", IN4, HELO, U("s48f"), PERM, NULL },
+	{ "4.8", "text after the last macro", IN4, HELO, U("s48g"), PERM,
+	    NULL },
+	{ "4.8", "expanded label over 63 bytes: no match", IN4, HELO,
+	    "a" L63 "@s48h" S, FAIL, NULL },
+	{ "4.8", "expansion over 253 bytes cut on the left", IN4, HELO,
+	    L63 "@s48i" S, PASS, NULL },
+	{ "4.8", "empty label inside: no match", IN4, HELO, U("s48j"), SOFT,
+	    NULL },
+	/* 5.1 all */
+	{ "5.1", "all matches", OUT4, HELO, U("s51a"), PASS, NULL },
+	{ "5.1", "redirect= ignored beside all", IN4, HELO, U("s51b"), FAIL,
+	    NULL },
+	{ "5.1", "all with an argument", IN4, HELO, U("s51d"), PERM, NULL },
+	{ "5.1", "all with a CIDR length", IN4, HELO, U("s51e"), PERM, NULL },
+	{ "5.1", "terms after all are not tested", IN4, HELO, U("s51f"), SOFT,
+	    NULL },
+	/* 5.2 include */
+	{ "5.2", "include: pass matches", IN4, HELO, U("inc"), PASS, NULL },
+	{ "5.2", "include: softfail does not match", OUT4, HELO, U("s52a"),
+	    FAIL, NULL },
+	{ "5.2", "include: neutral does not match", OUT4, HELO, U("s52b"),
+	    SOFT, NULL },
+	{ "5.2", "include: none is permerror", IN4, HELO, U("incnone"), PERM,
+	    NULL },
+	{ "5.2", "include: temperror", IN4, HELO, U("inctemp"), TEMP, NULL },
+	{ "5.2", "include: permerror", IN4, HELO, U("incbad"), PERM, NULL },
+	{ "5.2", "include with a CIDR length", IN4, HELO, U("s52c"), PERM,
+	    NULL },
+	{ "5.2", "include: empty", IN4, HELO, U("s52d"), PERM, NULL },
+	{ "5.2", "include without domain", IN4, HELO, U("s52e"), PERM, NULL },
+	{ "5.2", "%{d} is the included domain, %{o} the sender's", IN4, HELO,
+	    U("s52f"), PASS, NULL },
+	/* 5.3 a */
+	{ "5.3", "a/0 matches any IPv4 host", OUT4, HELO, U("s53a"), PASS,
+	    NULL },
+	{ "5.3", "a//0 matches any IPv6 host", OUT6, HELO, U("s53b"), PASS,
+	    NULL },
+	{ "5.3", "dual CIDR, IPv4 side", "198.51.100.200", HELO, U("s53c"),
+	    PASS, NULL },
+	{ "5.3", "dual CIDR, IPv6 side", "2001:db8:5::ffff", HELO, U("s53c"),
+	    PASS, NULL },
+	{ "5.3", "dual CIDR, outside the /64", "2001:db8:6::1", HELO,
+	    U("s53c"), FAIL, NULL },
+	{ "5.3", "a/33", IN4, HELO, U("s53d"), PERM, NULL },
+	{ "5.3", "a//129", IN4, HELO, U("s53e"), PERM, NULL },
+	{ "5.3", "a/024", IN4, HELO, U("s53f"), PERM, NULL },
+	{ "5.3", "IPv6 client asks AAAA only", IN6, HELO, U("acidr"), FAIL,
+	    NULL },
+	{ "5.3", "a: empty", IN4, HELO, U("s53h"), PERM, NULL },
+	{ "5.3", "a:foo:bar.spf.example is a name", IN4, HELO, U("s53i"), SOFT,
+	    NULL },
+	/* 5.4 mx */
+	{ "5.4", "mx with a CIDR length", "192.0.2.99", HELO, U("s54a"), PASS,
+	    NULL },
+	{ "5.4", "null MX matches nothing", IN4, HELO, U("s54b"), SOFT, NULL },
+	{ "5.4", "mx: empty", IN4, HELO, U("s54c"), PERM, NULL },
+	{ "5.4", "an MX host's lookup fails: temperror", IN4, HELO, U("s54d"),
+	    TEMP, NULL },
+	/* 5.5 ptr */
+	{ "5.5", "ptr:domain, validated name under it", "192.0.2.40", HELO,
+	    U("s55a"), PASS, NULL },
+	{ "5.5", "ptr:domain, name elsewhere", "192.0.2.40", HELO, U("s55b"),
+	    FAIL, NULL },
+	{ "5.5", "PTR lookup fails: no match, no temperror", OUT4, HELO,
+	    U("s55c"), SOFT, NULL },
+	{ "5.5", "ptr/24", IN4, HELO, U("s55d"), PERM, NULL },
+	{ "5.5", "ptr: name without the client's address", "192.0.2.41",
+	    HELO, U("ptr"), FAIL, NULL },
+	/* 5.6 ip4 ip6 */
+	{ "5.6", "ip4:0.0.0.0/0", OUT4, HELO, U("s56a"), PASS, NULL },
+	{ "5.6", "ip6:::/0 and an IPv6 client", OUT6, HELO, U("s56b"), PASS,
+	    NULL },
+	{ "5.6", "ip6:::/0 and an IPv4 client", OUT4, HELO, U("s56b"), FAIL,
+	    NULL },
+	{ "5.6", "IPv4-mapped client matches ip4", "::ffff:192.0.2.10", HELO,
+	    U("s56a"), PASS, NULL },
+	{ "5.6", "ip4 with a leading zero", IN4, HELO, U("s56d"), PERM, NULL },
+	{ "5.6", "ip4 /33", IN4, HELO, U("s56e"), PERM, NULL },
+	{ "5.6", "ip4 dual CIDR", IN4, HELO, U("s56f"), PERM, NULL },
+	{ "5.6", "ip6 /129", IN4, HELO, U("s56g"), PERM, NULL },
+	{ "5.6", "ip6 dual CIDR", IN4, HELO, U("s56h"), PERM, NULL },
+	{ "5.6", "a bare address", IN4, HELO, U("s56i"), PERM, NULL },
+	{ "5.6", "ip4 with a port", IN4, HELO, U("s56j"), PERM, NULL },
+	/* 5.7 exists */
+	{ "5.7", "exists asks A for an IPv6 client", IN6, HELO, U("s57a"),
+	    PASS, NULL },
+	{ "5.7", "exists: AAAA only is no match", IN6, HELO, U("s57b"), FAIL,
+	    NULL },
+	{ "5.7", "exists with a CIDR length", IN4, HELO, U("s57c"), PERM,
+	    NULL },
+	{ "5.7", "exists without domain", IN4, HELO, U("s57d"), PERM, NULL },
+	/* 6.1 redirect */
+	{ "6.1", "redirect to a malformed name", IN4, HELO,
+	    "a" L63 "@s61a" S, PERM, NULL },
+	{ "6.1", "redirect to no record", IN4, HELO, U("redirnone"), PERM,
+	    NULL },
+	{ "6.1", "redirect with a CIDR length", IN4, HELO, U("s61c"), PERM,
+	    NULL },
+	{ "6.1", "%{d} is the redirect target", IN4, HELO, U("s61d"), PASS,
+	    NULL },
+	{ "6.1", "redirect= twice", IN4, HELO, U("tworedir"), PERM, NULL },
+	/* 6.2 exp */
+	{ "6.2", "explanation with macros", IN4, HELO, U("s62a"), FAIL,
+	    "192.0.2.10 may not send for user@s62a.spf.example "
+	    "(s62a.spf.example, mta.client.example) % %20" },
+	{ "6.2", "%{c} %{r} %{v} %{i} %{L}, IPv6", IN6, HELO,
+	    "a+b@s62b" S, FAIL, IN6 " unknown ip6 " IN6N " a%2Bb" },
+	{ "6.2", "no explanation on softfail", IN4, HELO, U("s62c"), SOFT,
+	    NULL },
+	{ "6.2", "two TXT records: no explanation", IN4, HELO, U("s62d"),
+	    FAIL, NULL },
+	{ "6.2", "bad macro: no explanation", IN4, HELO, U("s62e"), FAIL,
+	    NULL },
+	{ "6.2", "DNS failure: no explanation, still fail", IN4, HELO,
+	    U("s62f"), FAIL, NULL },
+	{ "6.2", "no such name: no explanation", IN4, HELO, U("s62g"), FAIL,
+	    NULL },
+	{ "6.2", "8-bit text: no explanation", IN4, HELO, U("s62o"), FAIL,
+	    NULL },
+	{ "6.2", "redirect: the target's exp, not the first", IN4, HELO,
+	    U("s62h"), FAIL, "redirected to s62i.spf.example" },
+	{ "6.2", "include: the outer exp, not the inner", IN4, HELO,
+	    U("s62j"), FAIL, "outer" },
+	{ "6.2", "exp= twice", IN4, HELO, U("s62l"), PERM, NULL },
+	{ "6.2", "%{c} outside an explanation", IN4, HELO, U("s62n"), PERM,
+	    NULL },
+	/* 7 macros through DNS */
+	{ "7.3", "%{ir}.%{v}._spf.%{d2}", IN4, HELO, U("s7a"), PASS, NULL },
+	{ "7.3", "%{lr-}", IN4, HELO, "a-b@s7b" S, PASS, NULL },
+	{ "7.3", "%{L} is URL-escaped", IN4, HELO, "a+b@s7c" S, PASS, NULL },
+	{ "7.3", "%{p} validated name", "192.0.2.40", HELO, U("s7d"), PASS,
+	    NULL },
+	{ "7.3", "%{p} without one: unknown", "192.0.2.41", HELO, U("s7d"),
+	    PASS, NULL },
+	{ "7.3", "%{h}", IN4, HELO, U("s7e"), PASS, NULL },
+	{ "7.3", "%{ir} of an IPv6 client", IN6, HELO, U("s7f"), PASS, NULL },
+};
+#undef U
+
+#define NRFC	(sizeof(rfc_rows) / sizeof(rfc_rows[0]))
+
+static void
+test_rfc_rows(dm_spf *s)
+{
+	dm_spf_outcome out;
+	char exp[512];
+	const char *sec = "";
+	size_t i, n = 0;
+
+	for (i = 0; i < NRFC; i++) {
+		const struct rfc_row *c = &rfc_rows[i];
+
+		dm_spf_check_exp(s, c->ip, c->helo, c->mail_from, exp,
+		    sizeof(exp), &out);
+		tap_is_str(dm_spf_result_str(out.result),
+		    dm_spf_result_str(c->want), "RFC 7208 %s, %s (%s)",
+		    c->sec, c->name, out.comment);
+		tap_is_str(exp, c->exp != NULL ? c->exp : "",
+		    "RFC 7208 %s, %s: explanation", c->sec, c->name);
+		if (strcmp(sec, c->sec) != 0) {
+			if (n > 0)
+				tap_diag("section %s: %zu cases", sec, n);
+			sec = c->sec;
+			n = 0;
+		}
+		n++;
+	}
+	tap_diag("section %s: %zu cases", sec, n);
+}
+
 /* --- names in MX and PTR RDATA -------------------------------------------- */
 
 static void
@@ -361,6 +670,7 @@ main(void)
 	test_strings();
 	test_wire_names();
 	test_rows(s);
+	test_rfc_rows(s);
 	test_comments(s);
 	test_threads(s, 8, 60);
 	dm_spf_free(s);
