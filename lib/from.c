@@ -474,7 +474,7 @@ segment_outer(segment *g, const tok *t, bool *in_group, dm_from_addrs *out)
 		 * ("ceo@bank.example: ;") is no phrase, and shows a reader
 		 * an address: the field gets the reader's view.
 		 */
-		if (g->at)
+		if (g->at || g->bad)
 			out->malformed = 1;
 		*in_group = true;
 		segment_reset(g);
@@ -560,17 +560,20 @@ from_view(const char *v, size_t len, bool lexes, dm_from_addrs *out)
 {
 	size_t i, j;
 	int depth = 0;
-	bool quoted = false;
+	bool quoted = false, literal = false;
 	dm_status st;
 
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)v[i];
 
-		if (lexes && c == '\\' && (quoted || depth > 0)) {
+		if (lexes && c == '\\' && (quoted || depth > 0 || literal)) {
 			i++;
 			continue;
 		}
-		if (lexes && (quoted || depth > 0 || c == '"' || c == '(')) {
+		/* As in the lexer: '(' and '"' in a literal are text. */
+		if (lexes && !quoted && depth == 0 && (literal || c == '['))
+			literal = c != ']';
+		else if (lexes && (quoted || depth > 0 || c == '"' || c == '(')) {
 			if (c == '"' && depth == 0)
 				quoted = !quoted;
 			else if (!quoted)

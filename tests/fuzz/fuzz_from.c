@@ -61,37 +61,37 @@ static bool
 shows_at_domain(const unsigned char *p, size_t n)
 {
 	size_t i;
-	int depth = 0;
-	bool q = false, hide = true;
+	int depth = 0, pass;
+	bool q = false, lit = false, hide = true;
 
-	for (i = 0; i < n; i++) {
-		if ((q || depth) && p[i] == '\\')
-			i++;
-		else if (!q && p[i] == '(')
-			depth++;
-		else if (!q && depth && p[i] == ')')
-			depth--;
-		else if (!depth && p[i] == '"')
-			q = !q;
-	}
-	if (q || depth || i > n)
-		hide = false;
-	q = false;
-	depth = 0;
-	for (i = 0; i + 1 < n; i++) {
-		if (hide && (q || depth) && p[i] == '\\') {
-			i++;
-			continue;
+	/* Pass 0: do quotes and comments balance? Pass 1: look. */
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < n; i++) {
+			bool open = q || depth || lit;
+
+			if (hide && open && p[i] == '\\') {
+				i++;
+				continue;
+			}
+			if (hide && !q && !depth && (lit || p[i] == '['))
+				lit = p[i] != ']';
+			else if (hide && !q && !lit && p[i] == '(')
+				depth++;
+			else if (hide && !q && depth && p[i] == ')')
+				depth--;
+			else if (hide && !depth && !lit && p[i] == '"')
+				q = !q;
+			else if (pass == 1 && !q && !depth && p[i] == '@' &&
+			    i + 1 < n && isalnum(p[i + 1]))
+				return true;
+			if (pass == 1 && lit && p[i] == '@' && i + 1 < n &&
+			    isalnum(p[i + 1]))
+				return true;
 		}
-		if (hide && !q && p[i] == '(')
-			depth++;
-		else if (hide && !q && depth && p[i] == ')')
-			depth--;
-		else if (hide && !depth && p[i] == '"')
-			q = !q;
-		else if (!q && !depth && p[i] == '@' &&
-		    isalnum(p[i + 1]))
-			return true;
+		if (pass == 0 && (q || depth || i > n))
+			hide = false;
+		q = lit = false;
+		depth = 0;
 	}
 	return false;
 }
