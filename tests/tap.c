@@ -1,11 +1,14 @@
 /*
  * tests/tap.c - the TAP emitter behind tests/tap.h.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "tap.h"
 
@@ -88,6 +91,25 @@ tap_skip(int n, const char *reason)
 		printf("ok %d # SKIP %s\n", ++tap_n, reason);
 }
 
+int
+tap_in_child(void (*fn)(void), const char *name)
+{
+	pid_t pid;
+	int status = 0;
+
+	fflush(stdout);
+	if ((pid = fork()) < 0)
+		tap_bail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		fn();
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		tap_bail("waitpid: %s", strerror(errno));
+	return tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "%s (child status %d)", name, status);
+}
+
 void
 tap_bail(const char *fmt, ...)
 {
@@ -142,6 +164,38 @@ tap_slurp(const char *path, size_t *len)
 	if (len != NULL)
 		*len = n;
 	return buf;
+}
+
+char *
+tap_slurp_in(const char *dir, const char *name, size_t *len)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return tap_slurp(path, len);
+}
+
+int
+tap_write_file(const char *path, const void *buf, size_t len)
+{
+	FILE *fp;
+	int ok;
+
+	if ((fp = fopen(path, "wb")) == NULL)
+		return -1;
+	ok = fwrite(buf, 1, len, fp) == len;
+	return fclose(fp) == 0 && ok ? 0 : -1;
+}
+
+char *
+tap_exact_copy(const char *s, size_t len)
+{
+	char *p;
+
+	if ((p = malloc(len > 0 ? len : 1)) == NULL)
+		tap_bail("out of memory");
+	memcpy(p, s, len);
+	return p;
 }
 
 double

@@ -20,6 +20,11 @@ void tap_skip(int n, const char *reason);
 /* Bail out: the test cannot go on (missing fixture, ...). */
 void tap_bail(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
+/*
+ * Run fn in a child process: ok when it returns and the child exits 0,
+ * not ok when it crashes or aborts (a check for "harmless" calls).
+ */
+int tap_in_child(void (*fn)(void), const char *name);
 /* Prints "1..N"; returns 0 when every test passed, 1 otherwise. */
 int tap_done(void);
 
@@ -28,6 +33,12 @@ int tap_done(void);
  * NUL); NULL when it cannot be opened. Out of memory bails out.
  */
 char *tap_slurp(const char *path, size_t *len);
+/* The same for the file name in directory dir. */
+char *tap_slurp_in(const char *dir, const char *name, size_t *len);
+/* Write len bytes to path (created or truncated): 0, or -1 with errno. */
+int tap_write_file(const char *path, const void *buf, size_t len);
+/* A copy of exactly len bytes, no terminator, so over-reads show. */
+char *tap_exact_copy(const char *s, size_t len);
 /* Seconds (CLOCK_MONOTONIC) since *t0. */
 struct timespec;
 double tap_seconds_since(const struct timespec *t0);

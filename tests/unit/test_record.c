@@ -387,16 +387,10 @@ check_fields(const char *name, const dm_record *r, const char *want)
 	}
 }
 
-/* A copy of exactly len bytes, no terminator: over-reads show. */
-static char *
-exact_copy(const char *s, size_t len)
+static void
+free_null(void)
 {
-	char *p;
-
-	if ((p = malloc(len > 0 ? len : 1)) == NULL)
-		tap_bail("out of memory");
-	memcpy(p, s, len);
-	return p;
+	dm_record_free(NULL);
 }
 
 static void
@@ -410,7 +404,7 @@ test_rows(void)
 
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		w = &rows[i];
-		txt = exact_copy(w->txt, w->len);
+		txt = tap_exact_copy(w->txt, w->len);
 		st = dm_record_parse(txt, w->len, &rec, err, sizeof(err));
 		free(txt);
 		if (!tap_is_int(st, w->want_st, "%s: status", w->name))
@@ -459,7 +453,7 @@ test_is_dmarc(void)
 
 	for (i = 0; i < sizeof(dmarc_rows) / sizeof(dmarc_rows[0]); i++) {
 		r = &dmarc_rows[i];
-		txt = exact_copy(r->txt, r->len);
+		txt = tap_exact_copy(r->txt, r->len);
 		tap_is_int(dm_record_is_dmarc(txt, r->len), r->want,
 		    "is_dmarc %s", r->name);
 		free(txt);
@@ -539,8 +533,7 @@ test_edges(void)
 	tap_ok(st == DM_OK && rec->p == DM_POLICY_REJECT,
 	    "len bounds the parse: p=reject");
 	dm_record_free(rec);
-	dm_record_free(NULL);
-	tap_ok(1, "dm_record_free(NULL) is harmless");
+	tap_in_child(free_null, "dm_record_free(NULL) is harmless");
 }
 
 static void

@@ -552,7 +552,9 @@ test_timeout(void)
 	/* freeing with queries still out at the silent server */
 	dm_resolver_free(r);
 	close(fd);
-	tap_ok(1, "timeout resolver freed with queries in flight");
+	tap_skip(1, "freeing with queries in flight asserts nothing here: a "
+	    "crash or hang fails the program, the ASan and valgrind runs "
+	    "check its memory");
 }
 
 int

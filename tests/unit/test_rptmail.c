@@ -367,8 +367,7 @@ test_gzip(void)
 			    "%s: compressed (%zu -> %zu)", rows[i].what,
 			    rows[i].len, gzlen);
 		else
-			tap_ok(1, "%s: (too small to compare sizes)",
-			    rows[i].what);
+			tap_skip(1, "too small to compare sizes");
 		free(gz);
 		free(gz2);
 		free(back);

@@ -117,22 +117,10 @@ static void
 write_file(const char *name, const char *text)
 {
 	char path[256];
-	FILE *fp;
 
 	path_of(path, sizeof(path), name);
-	if ((fp = fopen(path, "w")) == NULL || fputs(text, fp) < 0 ||
-	    fclose(fp) != 0)
+	if (tap_write_file(path, text, strlen(text)) != 0)
 		tap_bail("cannot write %s", path);
-}
-
-/* A file of the temporary directory, whole (tap_slurp). */
-static char *
-slurp(const char *name, size_t *len)
-{
-	char path[256];
-
-	path_of(path, sizeof(path), name);
-	return tap_slurp(path, len);
 }
 
 static void
@@ -272,7 +260,7 @@ check_delivery(const struct relay_case *c, const char *msg, size_t len)
 	size_t gotlen = 0;
 
 	snprintf(name, sizeof(name), "out/%s.eml", c->tag);
-	got = slurp(name, &gotlen);
+	got = tap_slurp_in(dir, name, &gotlen);
 	if (!c->delivered) {
 		tap_ok(got == NULL, "%s: nothing delivered", c->tag);
 		free(got);
@@ -282,7 +270,7 @@ check_delivery(const struct relay_case *c, const char *msg, size_t len)
 	    "%s: the relay got the message byte for byte (%zu of %zu)",
 	    c->tag, gotlen, len);
 	snprintf(name, sizeof(name), "out/%s.env", c->tag);
-	env = slurp(name, NULL);
+	env = tap_slurp_in(dir, name, NULL);
 	if (!tap_ok(env != NULL && strstr(env, "from=dmarc@r.example\n") &&
 	    strstr(env, "rcpt=dmarc-rua@example.com\n") != NULL &&
 	    (c->nrcpt < 2 || strstr(env, "rcpt=gone@thirdparty.example\n")) &&
@@ -329,24 +317,24 @@ run_case(const struct relay_case *c, const char *msg, size_t len)
 static void
 test_transcripts(void)
 {
-	char *log = slurp("out/starttls_plain.log", NULL);
+	char *log = tap_slurp_in(dir, "out/starttls_plain.log", NULL);
 	const char *tls = log ? strstr(log, "[tls]") : NULL;
 	const char *auth = log ? strstr(log, "AUTH ") : NULL;
 
 	tap_ok(tls != NULL && auth != NULL && tls < auth && strstr(log,
 	    "AUTH PLAIN") != NULL, "STARTTLS, then AUTH PLAIN inside TLS");
 	free(log);
-	log = slurp("out/starttls_login.log", NULL);
+	log = tap_slurp_in(dir, "out/starttls_login.log", NULL);
 	tap_ok(log != NULL && strstr(log, "[auth LOGIN " USER "]") != NULL,
 	    "AUTH LOGIN when that is all the relay offers");
 	free(log);
-	log = slurp("out/no_starttls.log", NULL);
+	log = tap_slurp_in(dir, "out/no_starttls.log", NULL);
 	tap_ok(log != NULL && strstr(log, "EHLO") != NULL &&
 	    strstr(log, "AUTH") == NULL && strstr(log, "MAIL") == NULL &&
 	    strstr(log, "RCPT") == NULL, "no STARTTLS offered: no AUTH, no "
 	    "MAIL, nothing sent in plain text");
 	free(log);
-	log = slurp("out/unknown_ca.log", NULL);
+	log = tap_slurp_in(dir, "out/unknown_ca.log", NULL);
 	tap_ok(log != NULL && strstr(log, "[tls failed") != NULL &&
 	    strstr(log, "AUTH") == NULL, "an unverified relay gets no AUTH");
 	free(log);
@@ -409,7 +397,7 @@ test_bad_args(void)
 		tap_ok(rc == -2 && strncmp(err, "relay: ", 7) == 0,
 		    "%s: refused, permanent: %s", bad[i].name, err);
 	}
-	log = slurp("out/bad.log", NULL);
+	log = tap_slurp_in(dir, "out/bad.log", NULL);
 	tap_ok(log == NULL, "no connection for refused arguments");
 	free(log);
 }
@@ -475,7 +463,7 @@ test_threads(const char *msg, size_t len)
 		else
 			tap_diag("thread %d: %s", i, w[i].err);
 	}
-	env = slurp("out/threads.env", NULL);
+	env = tap_slurp_in(dir, "out/threads.env", NULL);
 	for (p = env; p != NULL && (p = strstr(p, "from=")) != NULL; p++)
 		mails++;
 	tap_ok(ok == NTHREADS && mails == NTHREADS, "%d threads at once: %d "

@@ -50,29 +50,18 @@ static const struct script {
 };
 
 static void
-write_file(const char *path, const char *text, mode_t mode)
-{
-	FILE *fp = fopen(path, "w");
-
-	if (fp == NULL || fputs(text, fp) < 0 || fclose(fp) != 0 ||
-	    chmod(path, mode) != 0)
-		tap_bail("cannot write %s", path);
-}
-
-static void
 path_of(char *out, size_t size, const char *name)
 {
 	snprintf(out, size, "%s/%s", dir, name);
 }
 
-/* A file of the temporary directory, whole (tap_slurp). */
-static char *
-slurp(const char *name, size_t *len)
+/* An executable script (or not, by mode) for the tests. */
+static void
+write_script(const char *path, const char *text, mode_t mode)
 {
-	char path[256];
-
-	path_of(path, sizeof(path), name);
-	return tap_slurp(path, len);
+	if (tap_write_script(path, text, strlen(text)) != 0 ||
+	    chmod(path, mode) != 0)
+		tap_bail("cannot write %s", path);
 }
 
 static void
@@ -86,10 +75,10 @@ setup(void)
 	for (i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
 		path_of(path, sizeof(path), scripts[i].name);
 		snprintf(body, sizeof(body), "#!/bin/sh\n%s", scripts[i].body);
-		write_file(path, body, 0755);
+		write_script(path, body, 0755);
 	}
 	path_of(path, sizeof(path), "notexec");
-	write_file(path, "#!/bin/sh\nexit 0\n", 0644);
+	write_script(path, "#!/bin/sh\nexit 0\n", 0644);
 }
 
 static void
@@ -141,15 +130,15 @@ test_ok(void)
 	snprintf(want, sizeof(want), "%s\n-i\n-f\ndmarc@r.example\n--\n"
 	    "dmarc-rua@example.com\n-oQ/tmp/evil\nreports@thirdparty.example\n",
 	    path);
-	got = slurp("argv", NULL);
+	got = tap_slurp_in(dir, "argv", NULL);
 	tap_is_str(got, want, "argv is exactly SENDMAIL -i -f FROM -- RCPT...");
 	free(got);
-	got = slurp("stdin", &gotlen);
+	got = tap_slurp_in(dir, "stdin", &gotlen);
 	tap_ok(got != NULL && gotlen == strlen(msg) && memcmp(got, msg,
 	    gotlen) == 0, "sendmail read every byte (%zu of %zu)", gotlen,
 	    strlen(msg));
 	free(got);
-	got = slurp("fds", NULL);
+	got = tap_slurp_in(dir, "fds", NULL);
 	tap_is_str(got, "", "no descriptor but 0, 1, 2 reaches sendmail");
 	free(got);
 	sigemptyset(&block);
@@ -161,7 +150,7 @@ test_ok(void)
 	    10, err, sizeof(err));
 	signal(SIGUSR2, SIG_DFL);
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	got = slurp("sig", NULL);
+	got = tap_slurp_in(dir, "sig", NULL);
 	tap_ok(rc == 0, "the signal check ran (%s)", err);
 	tap_ok(got != NULL && strstr(got, "SigBlk:\t0000000000000000") != NULL,
 	    "sendmail starts with no signal blocked");
@@ -176,7 +165,7 @@ test_ok(void)
 	path_of(path, sizeof(path), "ok");
 	rc = rpt_send_sendmail(path, "dmarc@r.example", rcpts, 1, "", 0, 10,
 	    err, sizeof(err));
-	got = slurp("stdin", &gotlen);
+	got = tap_slurp_in(dir, "stdin", &gotlen);
 	tap_ok(rc == 0 && got != NULL && gotlen == 0,
 	    "an empty message: success, nothing read");
 	free(got);
@@ -254,7 +243,7 @@ test_failures(void)
 	    1000 * 1000, 20, err, sizeof(err));
 	{
 		size_t n = 0;
-		char *got = slurp("stdin", &n);
+		char *got = tap_slurp_in(dir, "stdin", &n);
 
 		tap_ok(rc == 0 && n == 1000 * 1000 && got != NULL &&
 		    memcmp(got, msg, n) == 0,
@@ -271,7 +260,7 @@ test_failures(void)
 	    "killed") != NULL, "a hung sendmail: %s", err);
 	tap_ok(tap_seconds_since(&t0) < 5.0, "killed after about 1 s (%.2f s)",
 	    tap_seconds_since(&t0));
-	bg = slurp("bgpid", NULL);
+	bg = tap_slurp_in(dir, "bgpid", NULL);
 	bgpid = bg != NULL ? (pid_t)atoi(bg) : 0;
 	free(bg);
 	for (i = 0; i < 250 && bgpid > 0 && !pid_gone(bgpid); i++)

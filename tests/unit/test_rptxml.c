@@ -84,18 +84,6 @@ read_file(const char *path, size_t *len)
 	return p;
 }
 
-static bool
-write_file(const char *path, const char *buf, size_t len)
-{
-	FILE *fp;
-	bool ok;
-
-	if ((fp = fopen(path, "wb")) == NULL)
-		return false;
-	ok = fwrite(buf, 1, len, fp) == len;
-	return fclose(fp) == 0 && ok;
-}
-
 /* The canonical escaping of dm_row.h, for values the tests build. */
 static char *
 esc(const char *s, size_t n)
@@ -193,7 +181,7 @@ validate(const struct fmt *f, const char *xml, size_t len, const char *name)
 	    f->tag);
 	snprintf(xsd, sizeof(xsd), "%s/reports/%s", tap_fixture_dir(),
 	    f->xsd);
-	if (!write_file(file, xml, len))
+	if (tap_write_file(file, xml, len) != 0)
 		tap_bail("write %s", file);
 	tap_ok(run_xmllint(xsd, file) == 0, "%s (%s): valid against %s",
 	    name, f->tag, f->xsd);
@@ -428,7 +416,7 @@ mismatch(const char *ref, const char *name, const char *tag,
 	char out[4200];
 
 	snprintf(out, sizeof(out), "%s/%s-%s.xml", tmpdir, name, tag);
-	if (write_file(out, xml, len))
+	if (tap_write_file(out, xml, len) == 0)
 		tap_diag("differs: rerun with KEEP=1, then diff -u %s %s", ref, out);
 }
 
@@ -460,7 +448,7 @@ test_golden(const char *name)
 		snprintf(ref, sizeof(ref), "%s/reports/%s-%s.ref",
 		    tap_fixture_dir(), name, fmts[i].tag);
 		if (getenv("REGEN") != NULL) {
-			tap_ok(write_file(ref, xml, len), "%s: regenerated",
+			tap_ok(tap_write_file(ref, xml, len) == 0, "%s: regenerated",
 			    ref);
 		} else if ((want = read_file(ref, &wlen)) == NULL) {
 			tap_ok(0, "%s: missing (REGEN=1 writes it)", ref);
