@@ -110,7 +110,4 @@ const char *dm_config_str(const dm_config *c, dm_opt o);	/* may be NULL */
 long dm_config_int(const dm_config *c, dm_opt o);	/* int, enum index */
 bool dm_config_bool(const dm_config *c, dm_opt o);
 
-/* Write the option table as man-page text (docs are generated from it). */
-void dm_config_dump_doc(int fd);
-
 #endif

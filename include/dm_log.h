@@ -24,7 +24,6 @@ enum dm_log_level {
 int dm_log_open(const char *ident, const char *facility, int where);
 void dm_log_set_level(int level);
 int dm_log_level_from_name(const char *name);	/* -1 when unknown */
-void dm_log_close(void);
 
 void dm_log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

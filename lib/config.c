@@ -504,31 +504,3 @@ dm_config_bool(const dm_config *c, dm_opt o)
 {
 	return c->v[o].i != 0;
 }
-
-void
-dm_config_dump_doc(int fd)
-{
-	FILE *fp;
-	size_t i, j;
-
-	if ((fp = fdopen(dup(fd), "w")) == NULL)
-		return;
-	for (i = 0; i < DM_OPT_COUNT; i++) {
-		const struct cfg_def *d = &cfg_table[i];
-
-		fprintf(fp, ".TP\n.B %s\n%s.", d->name, d->doc);
-		if (d->type == CFG_OCTAL)
-			fprintf(fp, " Range %lo to %lo (octal).", d->min,
-			    d->max);
-		else if (d->type == CFG_INT)
-			fprintf(fp, " Range %ld to %ld.", d->min, d->max);
-		if (d->type == CFG_ENUM)
-			for (j = 0; d->names[j] != NULL; j++)
-				fprintf(fp, "%s%s", j == 0 ? " One of: " :
-				    ", ", d->names[j]);
-		if (d->def != NULL)
-			fprintf(fp, " Default: %s.", d->def);
-		fputc('\n', fp);
-	}
-	fclose(fp);
-}

@@ -78,14 +78,6 @@ dm_log_level_from_name(const char *name)
 }
 
 void
-dm_log_close(void)
-{
-	if (log_where & DM_LOG_TO_SYSLOG)
-		closelog();
-	log_where = DM_LOG_TO_STDERR;
-}
-
-void
 dm_vlog(int level, const char *qid, const char *fmt, va_list ap)
 {
 	char line[2048];

@@ -278,7 +278,7 @@ build_report(struct run *r, struct report *rp)
 	rpt_meta m = { 0 };
 	rpt_mail mail = { 0 };
 	char *xml = NULL, err[512];
-	size_t xmllen, b64;
+	size_t xmllen;
 	int rc = -1;
 
 	m.org_name = r->org_name;
@@ -308,8 +308,7 @@ build_report(struct run *r, struct report *rp)
 		    rp->g->domain, strerror(errno));
 	else
 		rc = 0;
-	b64 = (rp->gzlen + 2) / 3 * 4;
-	rp->size = b64 + (b64 + 75) / 76 * 2;
+	rp->size = rpt_mail_b64_size(rp->gzlen);
 	free(xml);
 	return rc;
 }

@@ -15,13 +15,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
 #include <zlib.h>
 
 #include "rptmail.h"
 
 #define LINE_MAX_SOFT 78	/* RFC 5322 2.1.1, without the CRLF */
 #define TEXT_WIDTH 72		/* the human-readable text */
-#define B64_LINE 76		/* RFC 2045 6.8 */
 #define VALUE_MAX 900		/* from, one URI */
 #define ID_MAX 128
 
@@ -335,33 +335,29 @@ text_wrap(struct buf *b, const char *s)
 	buf_adds(b, "\r\n");
 }
 
+/* Base64 by libcrypto, cut into lines of RPT_MAIL_B64_LINE and CRLF. */
 static void
 b64(struct buf *b, const unsigned char *p, size_t n)
 {
-	static const char al[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char line[B64_LINE + 2];
-	size_t i = 0, col = 0;
-	uint32_t v;
+	unsigned char line[RPT_MAIL_B64_LINE + 3];
+	size_t i, k, in = RPT_MAIL_B64_LINE / 4 * 3;
+	int len;
 
-	while (i < n) {
-		v = (uint32_t)p[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		line[col++] = al[(v >> 18) & 63];
-		line[col++] = al[(v >> 12) & 63];
-		line[col++] = i + 1 < n ? al[(v >> 6) & 63] : '=';
-		line[col++] = i + 2 < n ? al[v & 63] : '=';
-		i += 3;
-		if (col == B64_LINE || i >= n) {
-			line[col++] = '\r';
-			line[col++] = '\n';
-			buf_add(b, line, col);
-			col = 0;
-		}
+	for (i = 0; i < n; i += k) {
+		k = n - i < in ? n - i : in;
+		len = EVP_EncodeBlock(line, p + i, (int)k);
+		line[len++] = '\r';
+		line[len++] = '\n';
+		buf_add(b, (const char *)line, (size_t)len);
 	}
+}
+
+size_t
+rpt_mail_b64_size(size_t n)
+{
+	size_t chars = (n + 2) / 3 * 4;
+
+	return chars + (chars + RPT_MAIL_B64_LINE - 1) / RPT_MAIL_B64_LINE * 2;
 }
 
 /*

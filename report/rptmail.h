@@ -36,6 +36,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Base64 line length, RFC 2045 6.8: 57 bytes of input a line. */
+#define RPT_MAIL_B64_LINE 76
+
+/* Bytes n bytes take as base64 with a CRLF after each line. */
+size_t rpt_mail_b64_size(size_t n);
+
 typedef struct rpt_mail {
 	const char *from;		/* ReportFrom, the From header value */
 	const char *const *to;		/* verified rua addresses, in order */
