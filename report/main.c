@@ -403,14 +403,14 @@ dry_write(const struct run *r, const struct report *rp, const char *eml,
 	return 0;
 }
 
-/* One hand-over: 0, RPT_RELAY_TEMPFAIL or RPT_RELAY_PERMFAIL (relay only). */
-static int
+/* One hand-over: DM_OK, DM_TEMPFAIL, or DM_PERMFAIL (relay only). */
+static dm_status
 send_once(struct run *r, const struct report *rp, const char *const *to,
     size_t nto, const char *eml, size_t emllen)
 {
 	char err[1024] = "";
 	size_t i;
-	int rc;
+	dm_status rc;
 
 	if (r->use_relay)
 		rc = rpt_send_relay(&r->relay, r->from, to, nto, eml, emllen,
@@ -418,9 +418,9 @@ send_once(struct run *r, const struct report *rp, const char *const *to,
 	else
 		rc = rpt_send_sendmail(dm_config_str(r->cfg,
 		    DM_OPT_SENDMAIL_PATH), r->from, to, nto, eml, emllen,
-		    REPORT_SEND_TIMEOUT, err, sizeof(err)) == 0 ? 0 :
-		    RPT_RELAY_TEMPFAIL;
-	if (rc != 0)
+		    REPORT_SEND_TIMEOUT, err, sizeof(err)) == DM_OK ? DM_OK :
+		    DM_TEMPFAIL;
+	if (rc != DM_OK)
 		dm_err("report %s for %s: not sent to %s%s: %s", rp->id,
 		    rp->g->domain, to[0], nto > 1 ? " and others" : "", err);
 	/*
@@ -430,9 +430,9 @@ send_once(struct run *r, const struct report *rp, const char *const *to,
 	 * reports during an outage of our own.
 	 */
 	for (i = 0; i < nto; i++)
-		if (rc == 0 || (r->use_relay && rc == RPT_RELAY_PERMFAIL &&
+		if (rc == DM_OK || (r->use_relay && rc == DM_PERMFAIL &&
 		    nto == 1))
-			rpt_dests_result(r->dests, to[i], rc == 0, r->now);
+			rpt_dests_result(r->dests, to[i], rc == DM_OK, r->now);
 	return rc;
 }
 
@@ -462,17 +462,17 @@ send_mail(struct run *r, const struct report *rp, const char *const *to,
     size_t nto, const char *eml, size_t emllen)
 {
 	size_t i, took = 0;
-	int rc;
+	dm_status rc;
 
 	if (!lease_kept(r, rp))
 		return RG_LOST;
 	rc = send_once(r, rp, to, nto, eml, emllen);
-	if (rc != RPT_RELAY_PERMFAIL || nto < 2)
-		return rc == 0 ? RG_SENT : RG_RETRY;
+	if (rc != DM_PERMFAIL || nto < 2)
+		return rc == DM_OK ? RG_SENT : RG_RETRY;
 	for (i = 0; i < nto; i++) {
 		if (!lease_kept(r, rp))
 			return took > 0 ? RG_SENT : RG_LOST;
-		if (send_once(r, rp, &to[i], 1, eml, emllen) == 0)
+		if (send_once(r, rp, &to[i], 1, eml, emllen) == DM_OK)
 			took++;
 	}
 	return took > 0 ? RG_SENT : RG_RETRY;

@@ -440,8 +440,8 @@ rr_call_init(struct call *c, const char *eml, size_t len, int timeout_sec)
 	c->deadline.tv_sec += c->timeout;
 }
 
-/* -1 or -2 as rptrelay.h says, err from the relay's reply or libcurl. */
-static int
+/* As rptrelay.h says, err from the relay's reply or libcurl. */
+static dm_status
 rr_verdict(struct call *c, CURLcode cc, char *err, size_t errlen)
 {
 	long code = 0;
@@ -453,60 +453,60 @@ rr_verdict(struct call *c, CURLcode cc, char *err, size_t errlen)
 	if (c->timed_out || cc == CURLE_OPERATION_TIMEDOUT) {
 		snprintf(err, errlen, "%s: timed out after %ld s", c->label,
 		    c->timeout);
-		return RPT_RELAY_TEMPFAIL;
+		return DM_TEMPFAIL;
 	}
 	if (code >= 400 && code < 600 && c->replylen > 0)
 		snprintf(err, errlen, "%s: %s (%s)", c->label, c->reply, why);
 	else
 		snprintf(err, errlen, "%s: %s", c->label, why);
 	if (code >= 500 && code < 600)
-		return RPT_RELAY_PERMFAIL;
+		return DM_PERMFAIL;
 	switch (cc) {
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_URL_MALFORMAT:
 	case CURLE_NOT_BUILT_IN:
 	case CURLE_UNKNOWN_OPTION:
 	case CURLE_BAD_FUNCTION_ARGUMENT:
-		return RPT_RELAY_PERMFAIL;
+		return DM_PERMFAIL;
 	default:
-		return RPT_RELAY_TEMPFAIL;
+		return DM_TEMPFAIL;
 	}
 }
 
-int
+dm_status
 rpt_send_relay(const rpt_relay *o, const char *from,
     const char *const *rcpts, size_t n, const char *eml, size_t len,
     int timeout_sec, char *err, size_t errlen)
 {
 	struct call c;
 	CURLcode cc;
-	int rc = RPT_RELAY_TEMPFAIL;
+	dm_status rc = DM_TEMPFAIL;
 
 	if (errlen > 0)
 		err[0] = '\0';
 	if (rr_bad_args(o, from, rcpts, n, eml, len, err, errlen))
-		return RPT_RELAY_PERMFAIL;
+		return DM_PERMFAIL;
 	rr_call_init(&c, eml, len, timeout_sec);
 	if (!rr_target(&c, o)) {
 		snprintf(err, errlen, "relay: bad host or port in \"%.*s\"",
 		    HOSTPORT_MAX, o->hostport != NULL ? o->hostport : "");
-		return RPT_RELAY_PERMFAIL;
+		return DM_PERMFAIL;
 	}
 	if (rpt_relay_global_init() != 0 || (c.h = curl_easy_init()) == NULL) {
 		snprintf(err, errlen, "%s: cannot set up libcurl", c.label);
-		return RPT_RELAY_TEMPFAIL;
+		return DM_TEMPFAIL;
 	}
 	if ((cc = rr_set_conn(&c, o)) != CURLE_OK ||
 	    (cc = rr_set_auth(&c, o)) != CURLE_OK ||
 	    (cc = rr_set_mail(&c, from, rcpts, n)) != CURLE_OK) {
 		snprintf(err, errlen, "%s: libcurl refused a setting: %s",
 		    c.label, curl_easy_strerror(cc));
-		rc = cc == CURLE_OUT_OF_MEMORY ? RPT_RELAY_TEMPFAIL :
-		    RPT_RELAY_PERMFAIL;
+		rc = cc == CURLE_OUT_OF_MEMORY ? DM_TEMPFAIL :
+		    DM_PERMFAIL;
 		goto out;
 	}
 	if ((cc = curl_easy_perform(c.h)) == CURLE_OK)
-		rc = 0;
+		rc = DM_OK;
 	else
 		rc = rr_verdict(&c, cc, err, errlen);
 out:

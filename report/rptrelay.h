@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "dm_status.h"
+
 typedef enum rpt_relay_tls {
 	RPT_TLS_STARTTLS = 0,	/* port 587 by default; TLS is required */
 	RPT_TLS_SMTPS,		/* implicit TLS, port 465 by default */
@@ -25,10 +27,6 @@ typedef struct rpt_relay {
 	bool verify;		/* peer certificate and host name */
 	bool auth_plaintext;	/* allow AUTH with RPT_TLS_NONE */
 } rpt_relay;
-
-/* What rpt_send_relay returns when it fails. */
-#define RPT_RELAY_TEMPFAIL	(-1)
-#define RPT_RELAY_PERMFAIL	(-2)
 
 /*
  * The safe settings: RPT_TLS_STARTTLS, verify true, no AUTH, system CAs.
@@ -75,11 +73,11 @@ int rpt_relay_global_init(void);
  *   SIGPIPE the caller. Thread-safe: each call has its own handle once
  *   rpt_relay_global_init has run; sockets are close-on-exec.
  *
- * 0: the relay accepted the message for every recipient.
- * RPT_RELAY_TEMPFAIL (-1): try again later: a 4xx reply, no connection,
+ * DM_OK: the relay accepted the message for every recipient.
+ * DM_TEMPFAIL: try again later: a 4xx reply, no connection,
  *   a timeout, a dropped connection, no STARTTLS, a TLS or certificate
  *   failure (the relay's or our configuration may be fixed meanwhile).
- * RPT_RELAY_PERMFAIL (-2): the same call would fail again: a 5xx reply
+ * DM_PERMFAIL: the same call would fail again: a 5xx reply
  *   (a recipient refused - one is enough, the mail is not sent to the
  *   others -, AUTH refused with 535, the message refused after DATA) or
  *   arguments or settings that are invalid.
@@ -88,7 +86,7 @@ int rpt_relay_global_init(void);
  * (RCPT failed: 550)", or libcurl's error when there was no bad reply. The
  * password never appears in err; nothing is logged here.
  */
-int rpt_send_relay(const rpt_relay *o, const char *from,
+dm_status rpt_send_relay(const rpt_relay *o, const char *from,
     const char *const *rcpts, size_t n, const char *eml, size_t len,
     int timeout_sec, char *err, size_t errlen);
 

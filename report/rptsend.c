@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dm_log.h"
 #include "rptsend.h"
 
 #define OUT_KEEP 1024		/* bytes of the program's output kept */
@@ -256,7 +257,7 @@ first_line(const struct run *r, char *out, size_t size)
 	out[o] = '\0';
 }
 
-static int
+static dm_status
 verdict(const struct run *r, char *err, size_t errlen, int timeout_sec)
 {
 	char line[OUT_KEEP + 1], tail[OUT_KEEP + 4] = "";
@@ -267,36 +268,36 @@ verdict(const struct run *r, char *err, size_t errlen, int timeout_sec)
 	if (r->timed_out) {
 		snprintf(err, errlen, "%s did not finish within %d s and was "
 		    "killed%s", r->path, timeout_sec, tail);
-		return -1;
+		return DM_TEMPFAIL;
 	}
 	if (r->status == -1) {
 		snprintf(err, errlen, "%s: exit status unknown (SIGCHLD "
 		    "ignored?)%s", r->path, tail);
-		return -1;
+		return DM_TEMPFAIL;
 	}
 	if (WIFSIGNALED(r->status)) {
 		snprintf(err, errlen, "%s was killed by signal %d (%s)%s",
 		    r->path, WTERMSIG(r->status), strsignal(WTERMSIG(r->status)),
 		    tail);
-		return -1;
+		return DM_TEMPFAIL;
 	}
 	if (!WIFEXITED(r->status) || WEXITSTATUS(r->status) != 0) {
 		snprintf(err, errlen, "%s exited with status %d%s", r->path,
 		    WIFEXITED(r->status) ? WEXITSTATUS(r->status) : -1, tail);
-		return -1;
+		return DM_TEMPFAIL;
 	}
 	if (r->write_errno != 0) {
 		snprintf(err, errlen, "writing the message to %s: %s", r->path,
 		    strerror(r->write_errno));
-		return -1;
+		return DM_TEMPFAIL;
 	}
 	if (r->off < r->len) {
 		snprintf(err, errlen, "%s exited with status 0 without reading "
 		    "the whole message (%zu of %zu bytes)%s", r->path, r->off,
 		    r->len, tail);
-		return -1;
+		return DM_TEMPFAIL;
 	}
-	return 0;
+	return DM_OK;
 }
 
 /* The arguments become argv for execv, or NULL with err set. */
@@ -319,10 +320,8 @@ make_argv(const char *path, const char *from, const char *const *rcpts,
 			    "or has control characters", i + 1);
 			return NULL;
 		}
-	if ((argv = calloc(n + 6, sizeof(*argv))) == NULL) {
-		snprintf(err, errlen, "sendmail: out of memory");
-		return NULL;
-	}
+	if ((argv = calloc(n + 6, sizeof(*argv))) == NULL)
+		dm_log_oom();
 	argv[a++] = (char *)(uintptr_t)path;
 	argv[a++] = (char *)(uintptr_t)"-i";
 	argv[a++] = (char *)(uintptr_t)"-f";
@@ -428,24 +427,24 @@ run_guarded(struct run *r, const char *eml, int timeout_sec)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-int
+dm_status
 rpt_send_sendmail(const char *sendmail_path, const char *from,
     const char *const *rcpts, size_t n, const char *eml, size_t len,
     int timeout_sec, char *err, size_t errlen)
 {
 	struct run r;
 	char **argv;
-	int rc = -1;
+	dm_status rc = DM_TEMPFAIL;
 
 	if (errlen > 0)
 		err[0] = '\0';
 	if (eml == NULL && len > 0) {
 		snprintf(err, errlen, "sendmail: no message");
-		return -1;
+		return DM_PERMFAIL;
 	}
 	if ((argv = make_argv(sendmail_path, from, rcpts, n, err, errlen)) ==
 	    NULL)
-		return -1;
+		return DM_PERMFAIL;
 	memset(&r, 0, sizeof(r));
 	r.path = sendmail_path;
 	r.in = r.out = r.pidfd = -1;

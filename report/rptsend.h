@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "dm_status.h"
+
 /*
  * Runs "SENDMAIL -i -f FROM -- RCPT..." by fork and execv (no shell, no
  * PATH search: sendmail_path is used as given), writes the len bytes of
@@ -24,15 +26,18 @@
  * writing and a pending one is consumed); that is a failure even with
  * exit status 0, since the MTA did not take the whole message.
  *
- * 0: exit status 0 and every byte taken. -1: err says why, e.g.
+ * DM_OK: exit status 0 and every byte taken. DM_TEMPFAIL: the run
+ * failed (the MTA may take it later), err says why, e.g.
  * "/usr/sbin/sendmail exited with status 75: <first line of its output>",
  * "... killed by signal 9", "... timed out after 30 s and was killed",
  * "cannot execute /usr/sbin/sendmail: No such file or directory".
- * from and every rcpt must be non-empty and free of control bytes; n >= 1.
+ * DM_PERMFAIL: the arguments are refused (the same call would fail
+ * again): from and every rcpt must be non-empty and free of control
+ * bytes, n >= 1, the path absolute.
  * The caller must not have SIGCHLD set to SIG_IGN (the exit status would
  * be lost).
  */
-int rpt_send_sendmail(const char *sendmail_path, const char *from,
+dm_status rpt_send_sendmail(const char *sendmail_path, const char *from,
     const char *const *rcpts, size_t n, const char *eml, size_t len,
     int timeout_sec, char *err, size_t errlen);
 

@@ -70,41 +70,41 @@ static const struct relay_case {
 	{ "noverify", "", P_PLAIN, "127.0.0.1", RPT_TLS_STARTTLS, PASS, false,
 	  false, CA_SYSTEM, rcpt_one, 1, 10, 0, NULL, true, 0 },
 	{ "wrong_password", "", P_PLAIN, "localhost", RPT_TLS_STARTTLS,
-	  PASS "x", false, true, CA_OWN, rcpt_one, 1, 10, -2,
+	  PASS "x", false, true, CA_OWN, rcpt_one, 1, 10, DM_PERMFAIL,
 	  "535 5.7.8 Error: authentication failed", false, 0 },
 	{ "refused_rcpt", "refuse=gone@thirdparty.example", P_PLAIN,
 	  "localhost", RPT_TLS_STARTTLS, PASS, false, true, CA_OWN, rcpt_two, 2,
-	  10, -2, ": 550 5.1.1 <gone@thirdparty.example>: "
+	  10, DM_PERMFAIL, ": 550 5.1.1 <gone@thirdparty.example>: "
 	  "Recipient address rejected", false, 0 },
 	{ "data451", "data451", P_PLAIN, "localhost", RPT_TLS_STARTTLS, PASS,
-	  false, true, CA_OWN, rcpt_one, 1, 10, -1,
+	  false, true, CA_OWN, rcpt_one, 1, 10, DM_TEMPFAIL,
 	  "451 4.3.0 Error: queue file write error", false, 0 },
 	{ "eod451", "eod451", P_SMTPS, "localhost", RPT_TLS_SMTPS, PASS, false,
-	  true, CA_OWN, rcpt_one, 1, 10, -1, "451 4.3.0 Error: try again",
+	  true, CA_OWN, rcpt_one, 1, 10, DM_TEMPFAIL, "451 4.3.0 Error: try again",
 	  false, 0 },
 	{ "eod554", "eod554", P_PLAIN, "localhost", RPT_TLS_STARTTLS, PASS,
-	  false, true, CA_OWN, rcpt_one, 1, 10, -2,
+	  false, true, CA_OWN, rcpt_one, 1, 10, DM_PERMFAIL,
 	  "554 5.7.1 Error: message content rejected", false, 0 },
 	{ "drop_greet", "drop=greet", P_PLAIN, "localhost", RPT_TLS_STARTTLS,
-	  PASS, false, true, CA_OWN, rcpt_one, 1, 10, -1, NULL, false, 0 },
+	  PASS, false, true, CA_OWN, rcpt_one, 1, 10, DM_TEMPFAIL, NULL, false, 0 },
 	{ "drop_eod", "drop=eod", P_PLAIN, "localhost", RPT_TLS_STARTTLS, PASS,
-	  false, true, CA_OWN, rcpt_one, 1, 10, -1, NULL, false, 0 },
+	  false, true, CA_OWN, rcpt_one, 1, 10, DM_TEMPFAIL, NULL, false, 0 },
 	{ "no_starttls", "nostarttls", P_PLAIN, "localhost", RPT_TLS_STARTTLS,
-	  PASS, false, true, CA_OWN, rcpt_one, 1, 10, -1, "STARTTLS", false,
+	  PASS, false, true, CA_OWN, rcpt_one, 1, 10, DM_TEMPFAIL, "STARTTLS", false,
 	  0 },
 	{ "unknown_ca", "", P_PLAIN, "localhost", RPT_TLS_STARTTLS, PASS,
-	  false, true, CA_SYSTEM, rcpt_one, 1, 10, -1, "certificate", false,
+	  false, true, CA_SYSTEM, rcpt_one, 1, 10, DM_TEMPFAIL, "certificate", false,
 	  0 },
 	{ "wrong_name", "", P_SMTPS, "127.0.0.1", RPT_TLS_SMTPS, PASS, false,
-	  true, CA_OWN, rcpt_one, 1, 10, -1, "does not match", false, 0 },
+	  true, CA_OWN, rcpt_one, 1, 10, DM_TEMPFAIL, "does not match", false, 0 },
 	{ "timeout_greet", "sleep=greet:6", P_PLAIN, "localhost",
-	  RPT_TLS_STARTTLS, PASS, false, true, CA_OWN, rcpt_one, 1, 2, -1,
+	  RPT_TLS_STARTTLS, PASS, false, true, CA_OWN, rcpt_one, 1, 2, DM_TEMPFAIL,
 	  "imed out", false, 4.5 },
 	{ "timeout_eod", "sleep=eod:6", P_SMTPS, "localhost", RPT_TLS_SMTPS,
-	  PASS, false, true, CA_OWN, rcpt_one, 1, 2, -1, "imed out", false,
+	  PASS, false, true, CA_OWN, rcpt_one, 1, 2, DM_TEMPFAIL, "imed out", false,
 	  4.5 },
 	{ "closed_port", "", P_CLOSED, "127.0.0.1", RPT_TLS_STARTTLS, NULL,
-	  false, true, CA_SYSTEM, rcpt_one, 1, 10, -1, "onnect", false, 0 },
+	  false, true, CA_SYSTEM, rcpt_one, 1, 10, DM_TEMPFAIL, "onnect", false, 0 },
 };
 
 static void
@@ -394,7 +394,7 @@ test_bad_args(void)
 		o.password = bad[i].auth ? PASS : NULL;
 		rc = rpt_send_relay(&o, bad[i].from, rc1, 1, bad[i].eml,
 		    strlen(bad[i].eml), 5, err, sizeof(err));
-		tap_ok(rc == -2 && strncmp(err, "relay: ", 7) == 0,
+		tap_ok(rc == DM_PERMFAIL && strncmp(err, "relay: ", 7) == 0,
 		    "%s: refused, permanent: %s", bad[i].name, err);
 	}
 	log = tap_slurp_in(dir, "out/bad.log", NULL);
@@ -414,7 +414,7 @@ test_hostport_forms(void)
 	o.hostport = "[::1]:1";
 	rc = rpt_send_relay(&o, "d@r.example", rcpt_one, 1, "x\r\n", 3, 5, err,
 	    sizeof(err));
-	tap_ok(rc == -1 && strncmp(err, "[::1]:1: ", 9) == 0,
+	tap_ok(rc == DM_TEMPFAIL && strncmp(err, "[::1]:1: ", 9) == 0,
 	    "[::1]:1 is a host and a port (nothing there): %s", err);
 }
 

@@ -202,7 +202,7 @@ test_failures(void)
 	path_of(path, sizeof(path), "fail75");
 	rc = rpt_send_sendmail(path, "dmarc@r.example", rcpts, 1, "x\n", 2,
 	    10, err, sizeof(err));
-	tap_ok(rc == -1, "exit status 75: failure");
+	tap_ok(rc == DM_TEMPFAIL, "exit status 75: failure");
 	tap_ok(strstr(err, "exited with status 75: sendmail: fatal: "
 	    "dmarc@r.example: queue file write error") != NULL &&
 	    strstr(err, "second line") == NULL,
@@ -217,7 +217,7 @@ test_failures(void)
 	path_of(path, sizeof(path), "signal");
 	rc = rpt_send_sendmail(path, "dmarc@r.example", rcpts, 1, "x\n", 2,
 	    10, err, sizeof(err));
-	tap_ok(rc == -1 && strstr(err, "killed by signal 15") != NULL,
+	tap_ok(rc == DM_TEMPFAIL && strstr(err, "killed by signal 15") != NULL,
 	    "killed by a signal: %s", err);
 
 	/* exits without reading 4 MB: EPIPE, not SIGPIPE */
@@ -225,7 +225,7 @@ test_failures(void)
 	path_of(path, sizeof(path), "noread0");
 	rc = rpt_send_sendmail(path, "dmarc@r.example", rcpts, 1, msg,
 	    strlen(msg), 10, err, sizeof(err));
-	tap_ok(rc == -1 && strstr(err, "without reading the whole message") !=
+	tap_ok(rc == DM_TEMPFAIL && strstr(err, "without reading the whole message") !=
 	    NULL, "exit 0 without reading: failure, and we live: %s", err);
 	sigpending(&set);
 	tap_ok(!sigismember(&set, SIGPIPE), "no SIGPIPE left pending");
@@ -234,7 +234,7 @@ test_failures(void)
 	path_of(path, sizeof(path), "noread75");
 	rc = rpt_send_sendmail(path, "dmarc@r.example", rcpts, 1, msg,
 	    strlen(msg), 10, err, sizeof(err));
-	tap_ok(rc == -1 && strstr(err, "exited with status 75: not today") !=
+	tap_ok(rc == DM_TEMPFAIL && strstr(err, "exited with status 75: not today") !=
 	    NULL, "exit 75 without reading: its status: %s", err);
 
 	/* much output before reading much input: no deadlock */
@@ -256,7 +256,7 @@ test_failures(void)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = rpt_send_sendmail(path, "dmarc@r.example", rcpts, 1, "x\n", 2, 1,
 	    err, sizeof(err));
-	tap_ok(rc == -1 && strstr(err, "did not finish within 1 s and was "
+	tap_ok(rc == DM_TEMPFAIL && strstr(err, "did not finish within 1 s and was "
 	    "killed") != NULL, "a hung sendmail: %s", err);
 	tap_ok(tap_seconds_since(&t0) < 5.0, "killed after about 1 s (%.2f s)",
 	    tap_seconds_since(&t0));
@@ -279,26 +279,26 @@ test_refused(void)
 
 	path_of(path, sizeof(path), "nonexistent");
 	tap_ok(rpt_send_sendmail(path, "d@r.example", rcpts, 1, "x", 1, 10,
-	    err, sizeof(err)) == -1 && strstr(err, "cannot execute") != NULL &&
+	    err, sizeof(err)) == DM_TEMPFAIL && strstr(err, "cannot execute") != NULL &&
 	    strstr(err, "No such file") != NULL, "no such program: %s", err);
 	path_of(path, sizeof(path), "notexec");
 	tap_ok(rpt_send_sendmail(path, "d@r.example", rcpts, 1, "x", 1, 10,
-	    err, sizeof(err)) == -1 && strstr(err, "Permission denied") !=
+	    err, sizeof(err)) == DM_TEMPFAIL && strstr(err, "Permission denied") !=
 	    NULL, "not executable: %s", err);
 	path_of(path, sizeof(path), "ok");
 	tap_ok(rpt_send_sendmail("sendmail", "d@r.example", rcpts, 1, "x", 1,
-	    10, err, sizeof(err)) == -1, "a relative path is refused: %s", err);
+	    10, err, sizeof(err)) == DM_PERMFAIL, "a relative path is refused: %s", err);
 	tap_ok(rpt_send_sendmail(path, "", rcpts, 1, "x", 1, 10, err,
-	    sizeof(err)) == -1, "an empty sender is refused: %s", err);
+	    sizeof(err)) == DM_PERMFAIL, "an empty sender is refused: %s", err);
 	tap_ok(rpt_send_sendmail(path, "d@r.example\r\n", rcpts, 1, "x", 1,
-	    10, err, sizeof(err)) == -1, "a sender with CRLF is refused");
+	    10, err, sizeof(err)) == DM_PERMFAIL, "a sender with CRLF is refused");
 	tap_ok(rpt_send_sendmail(path, "d@r.example", bad_rcpt, 1, "x", 1, 10,
-	    err, sizeof(err)) == -1, "a recipient with LF is refused: %s",
+	    err, sizeof(err)) == DM_PERMFAIL, "a recipient with LF is refused: %s",
 	    err);
 	tap_ok(rpt_send_sendmail(path, "d@r.example", empty_rcpt, 1, "x", 1,
-	    10, err, sizeof(err)) == -1, "an empty recipient is refused");
+	    10, err, sizeof(err)) == DM_PERMFAIL, "an empty recipient is refused");
 	tap_ok(rpt_send_sendmail(path, "d@r.example", rcpts, 0, "x", 1, 10,
-	    err, sizeof(err)) == -1, "no recipients is refused");
+	    err, sizeof(err)) == DM_PERMFAIL, "no recipients is refused");
 }
 
 int
