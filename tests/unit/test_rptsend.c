@@ -59,7 +59,7 @@ path_of(char *out, size_t size, const char *name)
 static void
 write_script(const char *path, const char *text, mode_t mode)
 {
-	if (tap_write_script(path, text, strlen(text)) != 0 ||
+	if (tap_write_file(path, text, strlen(text)) != 0 ||
 	    chmod(path, mode) != 0)
 		tap_bail("cannot write %s", path);
 }
