@@ -52,10 +52,9 @@ void dm_row_period(int64_t now, int64_t period, uint32_t ri, bool honor_ri,
 /*
  * Reading texts back (the report writer): the raw (still escaped) value
  * of key in text, into out; false when absent or too long for out. List
- * values are split at ',' and '/' before each part is unescaped.
+ * values are split at ',' and '/' before each part is unescaped with
+ * dm_hex_decode (dm_hex.h).
  */
 bool dm_row_get(const char *text, const char *key, char *out, size_t len);
-/* Unescape n bytes of in (%XX) into out; false when out is too small. */
-bool dm_row_unescape(const char *in, size_t n, char *out, size_t len);
 
 #endif

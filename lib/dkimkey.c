@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "dm_hash.h"
 #include "dm_dkimkey.h"
 #include "dm_log.h"
 
@@ -69,11 +70,7 @@ dm_dkimkey_stats(uint64_t *hits, uint64_t *misses)
 static size_t
 dkimkey_slot_of(const unsigned char *p, size_t len)
 {
-	uint32_t h = 2166136261u;
-
-	while (len-- > 0)
-		h = (h ^ *p++) * 16777619u;
-	return h % DKIMKEY_SLOTS;
+	return dm_hash_add(DM_HASH_INIT, p, len) % DKIMKEY_SLOTS;
 }
 
 /* A new reference to the cached key of these bytes, or NULL. */

@@ -43,6 +43,7 @@
 
 #include <unbound.h>
 
+#include "dm_hash.h"
 #include "dm_log.h"
 #include "dm_resolver.h"
 
@@ -249,11 +250,8 @@ resolver_now(void)
 static size_t
 resolver_slot(const char *name, int rrtype)
 {
-	uint32_t h = 2166136261u ^ (uint32_t)rrtype;
-
-	for (; *name != '\0'; name++)
-		h = (h ^ (unsigned char)*name) * 16777619u;
-	return h % RESOLVER_CACHE_SLOTS;
+	return dm_hash_str(DM_HASH_INIT ^ (uint32_t)rrtype, name) %
+	    RESOLVER_CACHE_SLOTS;
 }
 
 static struct resolver_ans *

@@ -13,6 +13,7 @@
 
 #include <bsd/string.h>
 
+#include "dm_hex.h"
 #include "dm_log.h"
 #include "dm_row.h"
 
@@ -61,7 +62,7 @@ sb_val(struct sb *b, const char *s)
 		if (row_plain((unsigned char)*s))
 			sb_add(b, s, 1);
 		else {
-			snprintf(hex, sizeof(hex), "%%%02X", (unsigned char)*s);
+			dm_hex_escape((unsigned char)*s, hex);
 			sb_add(b, hex, 3);
 		}
 	}
@@ -265,18 +266,6 @@ dm_row_build(const dm_verdict *v, const dm_row_ctx *c, dm_update **out,
 	return DM_OK;
 }
 
-static int
-row_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 bool
 dm_row_get(const char *text, const char *key, char *out, size_t len)
 {
@@ -294,27 +283,5 @@ dm_row_get(const char *text, const char *key, char *out, size_t len)
 		return false;
 	memcpy(out, p, n);
 	out[n] = '\0';
-	return true;
-}
-
-bool
-dm_row_unescape(const char *in, size_t n, char *out, size_t len)
-{
-	size_t i, o = 0;
-
-	if (len == 0)
-		return false;
-	for (i = 0; i < n; i++) {
-		if (o + 1 >= len)
-			return false;
-		if (in[i] == '%' && i + 2 < n &&
-		    row_hex(in[i + 1]) >= 0 && row_hex(in[i + 2]) >= 0) {
-			out[o++] = (char)(row_hex(in[i + 1]) * 16 +
-			    row_hex(in[i + 2]));
-			i += 2;
-		} else
-			out[o++] = in[i];
-	}
-	out[o] = '\0';
 	return true;
 }

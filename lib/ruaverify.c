@@ -47,6 +47,7 @@
 
 #include <bsd/string.h>
 
+#include "dm_hex.h"
 #include "dm_from.h"
 #include "dm_log.h"
 #include "dm_row.h"
@@ -136,7 +137,7 @@ static bool
 rua_unescape(const char *s, size_t len, char *out, size_t outlen)
 {
 	return memmem(s, len, "%00", 3) == NULL &&
-	    dm_row_unescape(s, len, out, outlen);
+	    dm_hex_decode(s, len, out, outlen);
 }
 
 /* Do the hfields after a mailto's '?' add recipients (RFC 6068 2)? */

@@ -29,6 +29,7 @@
 
 #include <bsd/string.h>
 
+#include "dm_hex.h"
 #include "dm_config.h"
 #include "dm_log.h"
 #include "dm_orgdomain.h"
@@ -198,7 +199,7 @@ policy_rua(const char *policy, dm_urilist *out)
 
 	memset(out, 0, sizeof(*out));
 	if (!dm_row_get(policy, "rua", raw, sizeof(raw)) ||
-	    !dm_row_unescape(raw, strlen(raw), plain, sizeof(plain)))
+	    !dm_hex_decode(raw, strlen(raw), plain, sizeof(plain)))
 		return DM_PERMFAIL;
 	return dm_urilist_parse(plain, strlen(plain), out);
 }

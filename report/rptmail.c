@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#include "dm_hash.h"
 #include "rptmail.h"
 
 #define LINE_MAX_SOFT 78	/* RFC 5322 2.1.1, without the CRLF */
@@ -369,14 +370,11 @@ static void
 pick_boundary(char out[64], const rpt_mail *m, const struct buf *parts,
     size_t nparts)
 {
-	uint32_t h = 2166136261u;	/* FNV-1a of the id: deterministic */
-	const char *s;
+	uint32_t h = dm_hash_str(DM_HASH_INIT, m->report_id);
 	unsigned k;
 	size_t i;
 	bool clash;
 
-	for (s = m->report_id; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
 	for (k = 0;; k++) {
 		snprintf(out, 64, "=_dmarc-report_%08" PRIx32 "_%u", h, k);
 		clash = false;

@@ -1,6 +1,6 @@
 /*
  * report/rptxml.c - an aggregate report's XML (see rptxml.h): the
- * policy and row texts read back with dm_row_get/dm_row_unescape, every
+ * policy and row texts read back with dm_row_get/dm_hex_decode, every
  * value checked against the schema's vocabulary, cleaned of what XML
  * cannot carry and written through libxml2's xmlTextWriter.
  */
@@ -18,6 +18,7 @@
 #include <bsd/stdlib.h>
 #include <libxml/xmlwriter.h>
 
+#include "dm_hex.h"
 #include "dm_row.h"
 #include "rptxml.h"
 
@@ -257,7 +258,7 @@ get_val(struct wr *x, const char *text, const char *key, int i)
 {
 	if (!get_raw(x, text, key, S_RAW))
 		return false;
-	return dm_row_unescape(slot(x, S_RAW), strlen(slot(x, S_RAW)),
+	return dm_hex_decode(slot(x, S_RAW), strlen(slot(x, S_RAW)),
 	    slot(x, i), x->slotlen);
 }
 
@@ -277,7 +278,7 @@ split_item(struct wr *x, const char *item, size_t n, int want)
 			return false;
 		if (slash == NULL)
 			slash = end;
-		if (!dm_row_unescape(item, (size_t)(slash - item),
+		if (!dm_hex_decode(item, (size_t)(slash - item),
 		    slot(x, S_P0 + k), x->slotlen))
 			return false;
 		item = slash + 1;

@@ -11,6 +11,7 @@
 
 #include <bsd/string.h>
 
+#include "dm_hex.h"
 #include "dm_record.h"
 #include "dm_row.h"
 #include "tap.h"
@@ -136,9 +137,9 @@ test_build(void)
 	    "%20x;ad=a.example/s%3B1%3Dx/pass,evil.example/k/fail;dkim=pass;"
 	    "spf=fail;as=bounce.a.example/mfrom/pass;", "row text");
 	tap_ok(dm_row_get(u[0].row, "r", val, sizeof(val)), "get r");
-	tap_ok(dm_row_unescape(val, strcspn(val, "/"), part, sizeof(part)) &&
+	tap_ok(dm_hex_decode(val, strcspn(val, "/"), part, sizeof(part)) &&
 	    strcmp(part, "sampled_out") == 0, "reason type");
-	tap_ok(dm_row_unescape(strchr(val, '/') + 1,
+	tap_ok(dm_hex_decode(strchr(val, '/') + 1,
 	    strlen(strchr(val, '/') + 1), part, sizeof(part)) &&
 	    strcmp(part, "pct; 50 % x") == 0, "reason comment round trip");
 	tap_ok(dm_row_get(u[0].row, "spf", val, sizeof(val)) &&
