@@ -13,37 +13,10 @@
 
 #include <bsd/string.h>
 
+#include "dm_buf.h"
 #include "dm_hex.h"
 #include "dm_log.h"
 #include "dm_row.h"
-
-/* A growing string; out of memory ends the process (dm_log_oom). */
-struct sb {
-	char *p;
-	size_t len, cap;
-};
-
-static void
-sb_add(struct sb *b, const char *s, size_t n)
-{
-	char *np;
-
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		if ((np = realloc(b->p, b->cap)) == NULL)
-			dm_log_oom();
-		b->p = np;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-sb_str(struct sb *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
 
 static bool
 row_plain(unsigned char c)
@@ -54,140 +27,140 @@ row_plain(unsigned char c)
 
 /* A value, escaped. */
 static void
-sb_val(struct sb *b, const char *s)
+row_val(dm_buf *b, const char *s)
 {
 	char hex[4];
 
 	for (; *s != '\0'; s++) {
 		if (row_plain((unsigned char)*s))
-			sb_add(b, s, 1);
+			dm_buf_add(b, s, 1);
 		else {
 			dm_hex_escape((unsigned char)*s, hex);
-			sb_add(b, hex, 3);
+			dm_buf_add(b, hex, 3);
 		}
 	}
 }
 
 /* "key=value;" with the value escaped. */
 static void
-sb_kv(struct sb *b, const char *key, const char *val)
+row_kv(dm_buf *b, const char *key, const char *val)
 {
-	sb_str(b, key);
-	sb_str(b, "=");
-	sb_val(b, val != NULL ? val : "");
-	sb_str(b, ";");
+	dm_buf_adds(b, key);
+	dm_buf_adds(b, "=");
+	row_val(b, val != NULL ? val : "");
+	dm_buf_adds(b, ";");
 }
 
 static void
-sb_uris(struct sb *b, const char *key, const dm_urilist *l)
+row_uris(dm_buf *b, const char *key, const dm_urilist *l)
 {
 	char size[32];
 	size_t i;
 
-	sb_str(b, key);
-	sb_str(b, "=");
+	dm_buf_adds(b, key);
+	dm_buf_adds(b, "=");
 	for (i = 0; i < l->n; i++) {
 		if (i > 0)
-			sb_str(b, ",");
-		sb_val(b, l->v[i].uri);
+			dm_buf_adds(b, ",");
+		row_val(b, l->v[i].uri);
 		if (l->v[i].max_size > 0) {
 			snprintf(size, sizeof(size), "!%" PRIu64,
 			    l->v[i].max_size);
-			sb_val(b, size);
+			row_val(b, size);
 		}
 	}
-	sb_str(b, ";");
+	dm_buf_adds(b, ";");
 }
 
 static char *
 row_policy(const dm_record *r, const char *method)
 {
-	struct sb b = { 0 };
+	dm_buf b = DM_BUF_INIT;
 	char pct[8];
 
 	snprintf(pct, sizeof(pct), "%d", r->pct);
-	sb_kv(&b, "p", dm_policy_str(r->p));
-	sb_kv(&b, "sp", dm_policy_str(r->sp));
-	sb_kv(&b, "np", dm_policy_str(r->np));
-	sb_kv(&b, "pct", pct);
-	sb_kv(&b, "t", r->testing ? "y" : "n");
-	sb_kv(&b, "adkim", dm_align_mode_str(r->adkim));
-	sb_kv(&b, "aspf", dm_align_mode_str(r->aspf));
-	sb_kv(&b, "fo", r->fo);
-	sb_kv(&b, "psd", dm_psd_str(r->psd));
-	sb_uris(&b, "rua", &r->rua);
-	sb_uris(&b, "ruf", &r->ruf);
-	sb_kv(&b, "dm", method);
-	return b.p;
+	row_kv(&b, "p", dm_policy_str(r->p));
+	row_kv(&b, "sp", dm_policy_str(r->sp));
+	row_kv(&b, "np", dm_policy_str(r->np));
+	row_kv(&b, "pct", pct);
+	row_kv(&b, "t", r->testing ? "y" : "n");
+	row_kv(&b, "adkim", dm_align_mode_str(r->adkim));
+	row_kv(&b, "aspf", dm_align_mode_str(r->aspf));
+	row_kv(&b, "fo", r->fo);
+	row_kv(&b, "psd", dm_psd_str(r->psd));
+	row_uris(&b, "rua", &r->rua);
+	row_uris(&b, "ruf", &r->ruf);
+	row_kv(&b, "dm", method);
+	return dm_buf_take(&b, NULL);
 }
 
 /* r=type/comment,...  (the reasons of one author's evaluation) */
 static void
-row_reasons(struct sb *b, const dm_policy_verdict *pv)
+row_reasons(dm_buf *b, const dm_policy_verdict *pv)
 {
 	size_t i;
 
-	sb_str(b, "r=");
+	dm_buf_adds(b, "r=");
 	for (i = 0; i < pv->nreasons; i++) {
 		if (i > 0)
-			sb_str(b, ",");
-		sb_val(b, dm_reason_type_str(pv->reasons[i].type));
-		sb_str(b, "/");
-		sb_val(b, pv->reasons[i].comment);
+			dm_buf_adds(b, ",");
+		row_val(b, dm_reason_type_str(pv->reasons[i].type));
+		dm_buf_adds(b, "/");
+		row_val(b, pv->reasons[i].comment);
 	}
-	sb_str(b, ";");
+	dm_buf_adds(b, ";");
 }
 
 /* ad=domain/selector/result,...  and the aligned DKIM outcome. */
 static const char *
-row_dkim(struct sb *b, const dm_verdict *v, const dm_author *a)
+row_dkim(dm_buf *b, const dm_verdict *v, const dm_author *a)
 {
 	const char *aligned = "fail";
 	size_t i;
 
-	sb_str(b, "ad=");
+	dm_buf_adds(b, "ad=");
 	for (i = 0; i < v->nsigs; i++) {
 		if (i > 0)
-			sb_str(b, ",");
-		sb_val(b, v->sigs[i]->domain);
-		sb_str(b, "/");
-		sb_val(b, v->sigs[i]->selector);
-		sb_str(b, "/");
-		sb_val(b, dm_dkim_result_str(v->sigs[i]->result));
+			dm_buf_adds(b, ",");
+		row_val(b, v->sigs[i]->domain);
+		dm_buf_adds(b, "/");
+		row_val(b, v->sigs[i]->selector);
+		dm_buf_adds(b, "/");
+		row_val(b, dm_dkim_result_str(v->sigs[i]->result));
 		if (v->sigs[i]->result == DM_DKIM_PASS && a->dkim_aligned &&
 		    a->dkim_aligned[i])
 			aligned = "pass";
 	}
-	sb_str(b, ";");
+	dm_buf_adds(b, ";");
 	return aligned;
 }
 
 static char *
 row_text(const dm_verdict *v, const dm_author *a, const dm_row_ctx *c)
 {
-	struct sb b = { 0 };
+	dm_buf b = DM_BUF_INIT;
 	const char *dkim;
 	bool spf_ok = v->spf.result == DM_SPF_PASS && a->spf_aligned;
 
-	sb_kv(&b, "ip", c->ip);
-	sb_kv(&b, "hf", a->domain);
-	sb_kv(&b, "ef", v->spf.scope == DM_SPF_SCOPE_MFROM ?
+	row_kv(&b, "ip", c->ip);
+	row_kv(&b, "hf", a->domain);
+	row_kv(&b, "ef", v->spf.scope == DM_SPF_SCOPE_MFROM ?
 	    v->spf.domain : "");
 	if (c->envelope_to != NULL)
-		sb_kv(&b, "et", c->envelope_to);
-	sb_kv(&b, "disp", dm_disposition_str(a->pv.disposition));
+		row_kv(&b, "et", c->envelope_to);
+	row_kv(&b, "disp", dm_disposition_str(a->pv.disposition));
 	row_reasons(&b, &a->pv);
 	dkim = row_dkim(&b, v, a);
-	sb_kv(&b, "dkim", dkim);
-	sb_kv(&b, "spf", spf_ok ? "pass" : "fail");
-	sb_str(&b, "as=");
-	sb_val(&b, v->spf.domain);
-	sb_str(&b, "/");
-	sb_val(&b, dm_spf_scope_str(v->spf.scope));
-	sb_str(&b, "/");
-	sb_val(&b, dm_spf_result_str(v->spf.result));
-	sb_str(&b, ";");
-	return b.p;
+	row_kv(&b, "dkim", dkim);
+	row_kv(&b, "spf", spf_ok ? "pass" : "fail");
+	dm_buf_adds(&b, "as=");
+	row_val(&b, v->spf.domain);
+	dm_buf_adds(&b, "/");
+	row_val(&b, dm_spf_scope_str(v->spf.scope));
+	dm_buf_adds(&b, "/");
+	row_val(&b, dm_spf_result_str(v->spf.result));
+	dm_buf_adds(&b, ";");
+	return dm_buf_take(&b, NULL);
 }
 
 /* Largest divisor of 24 h, in whole hours, not above ri. */

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
+#include "dm_buf.h"
 #include "dm_hash.h"
 #include "rptmail.h"
 
@@ -25,68 +26,6 @@
 #define TEXT_WIDTH 72		/* the human-readable text */
 #define VALUE_MAX 900		/* from, one URI */
 #define ID_MAX 128
-
-/* --- a growing buffer; a failed allocation sticks ---------------------- */
-
-struct buf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void
-buf_add(struct buf *b, const void *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (n >= b->cap - b->len || b->p == NULL) {
-		size_t ncap = b->cap ? b->cap : 1024;
-		char *np;
-
-		while (n >= ncap - b->len) {
-			if (ncap > SIZE_MAX / 2) {
-				b->oom = true;
-				return;
-			}
-			ncap *= 2;
-		}
-		if ((np = realloc(b->p, ncap)) == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void
-buf_adds(struct buf *b, const char *s)
-{
-	buf_add(b, s, strlen(s));
-}
-
-static void buf_addf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-buf_addf(struct buf *b, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		b->oom = true;	/* callers format short, checked pieces */
-		return;
-	}
-	buf_add(b, tmp, (size_t)n);
-}
 
 /* --- what is accepted -------------------------------------------------- */
 
@@ -264,41 +203,41 @@ fmt_utc(int64_t t, char out[80])
  * ends). An item longer than a line stays whole: RFC 5322 allows 998.
  */
 static void
-hdr_items(struct buf *b, const char *name, const char *const *items,
+hdr_items(dm_buf *b, const char *name, const char *const *items,
     size_t n, char sep)
 {
 	size_t col, i, len, need;
 
-	buf_adds(b, name);
-	buf_adds(b, ":");
+	dm_buf_adds(b, name);
+	dm_buf_adds(b, ":");
 	col = strlen(name) + 1;
 	for (i = 0; i < n; i++) {
 		len = strlen(items[i]);
 		need = 1 + len + (sep != '\0' && i + 1 < n ? 1 : 0);
 		if (i > 0 && col + need > LINE_MAX_SOFT) {
-			buf_adds(b, "\r\n");
+			dm_buf_adds(b, "\r\n");
 			col = 0;
 		}
-		buf_adds(b, " ");
-		buf_adds(b, items[i]);
+		dm_buf_adds(b, " ");
+		dm_buf_adds(b, items[i]);
 		col += 1 + len;
 		if (sep != '\0' && i + 1 < n) {
-			buf_add(b, &sep, 1);
+			dm_buf_add(b, &sep, 1);
 			col++;
 		}
 	}
-	buf_adds(b, "\r\n");
+	dm_buf_adds(b, "\r\n");
 }
 
 static void
-hdr(struct buf *b, const char *name, const char *value)
+hdr(dm_buf *b, const char *name, const char *value)
 {
 	hdr_items(b, name, &value, 1, '\0');
 }
 
 /* Subject: Report Domain: D Submitter: S Report-ID: <ID> (folded). */
 static void
-hdr_subject(struct buf *b, const rpt_mail *m)
+hdr_subject(dm_buf *b, const rpt_mail *m)
 {
 	char dom[300], sub[300], rid[ID_MAX + 16];
 	const char *items[3] = { dom, sub, rid };
@@ -311,7 +250,7 @@ hdr_subject(struct buf *b, const rpt_mail *m)
 
 /* Words (no word contains a space) wrapped at TEXT_WIDTH, CRLF ends. */
 static void
-text_wrap(struct buf *b, const char *s)
+text_wrap(dm_buf *b, const char *s)
 {
 	size_t col = 0, len;
 
@@ -322,23 +261,23 @@ text_wrap(struct buf *b, const char *s)
 			break;
 		len = strcspn(s, " ");
 		if (col > 0 && col + 1 + len > TEXT_WIDTH) {
-			buf_adds(b, "\r\n");
+			dm_buf_adds(b, "\r\n");
 			col = 0;
 		}
 		if (col > 0) {
-			buf_adds(b, " ");
+			dm_buf_adds(b, " ");
 			col++;
 		}
-		buf_add(b, s, len);
+		dm_buf_add(b, s, len);
 		col += len;
 		s += len;
 	}
-	buf_adds(b, "\r\n");
+	dm_buf_adds(b, "\r\n");
 }
 
 /* Base64 by libcrypto, cut into lines of RPT_MAIL_B64_LINE and CRLF. */
 static void
-b64(struct buf *b, const unsigned char *p, size_t n)
+b64(dm_buf *b, const unsigned char *p, size_t n)
 {
 	unsigned char line[RPT_MAIL_B64_LINE + 3];
 	size_t i, k, in = RPT_MAIL_B64_LINE / 4 * 3;
@@ -349,7 +288,7 @@ b64(struct buf *b, const unsigned char *p, size_t n)
 		len = EVP_EncodeBlock(line, p + i, (int)k);
 		line[len++] = '\r';
 		line[len++] = '\n';
-		buf_add(b, (const char *)line, (size_t)len);
+		dm_buf_add(b, (const char *)line, (size_t)len);
 	}
 }
 
@@ -367,7 +306,7 @@ rpt_mail_b64_size(size_t n)
  * candidate always fits; the search is a second line of defence.
  */
 static void
-pick_boundary(char out[64], const rpt_mail *m, const struct buf *parts,
+pick_boundary(char out[64], const rpt_mail *m, const dm_buf *parts,
     size_t nparts)
 {
 	uint32_t h = dm_hash_str(DM_HASH_INIT, m->report_id);
@@ -388,7 +327,7 @@ pick_boundary(char out[64], const rpt_mail *m, const struct buf *parts,
 }
 
 static void
-hdr_common(struct buf *b, const rpt_mail *m, const char *msgid_extra)
+hdr_common(dm_buf *b, const rpt_mail *m, const char *msgid_extra)
 {
 	char date[80], mid[ID_MAX + 300];
 
@@ -405,24 +344,21 @@ hdr_common(struct buf *b, const rpt_mail *m, const char *msgid_extra)
 }
 
 static void
-part_text_headers(struct buf *b)
+part_text_headers(dm_buf *b)
 {
 	hdr(b, "Content-Type", "text/plain; charset=us-ascii");
 	hdr(b, "Content-Transfer-Encoding", "7bit");
-	buf_adds(b, "\r\n");
+	dm_buf_adds(b, "\r\n");
 }
 
 /* Headers, the parts joined by the boundary; hands the result over. */
 static int
-assemble(struct buf *b, const rpt_mail *m, const char *extra_id,
-    struct buf *parts, size_t nparts, char **eml, size_t *len)
+assemble(dm_buf *b, const rpt_mail *m, const char *extra_id,
+    dm_buf *parts, size_t nparts, char **eml, size_t *len)
 {
 	char boundary[64], ctype[96];
 	size_t i;
 
-	for (i = 0; i < nparts; i++)
-		if (parts[i].oom)
-			b->oom = true;
 	pick_boundary(boundary, m, parts, nparts);
 	hdr_common(b, m, extra_id);
 	snprintf(ctype, sizeof(ctype), "boundary=\"%s\"", boundary);
@@ -431,21 +367,15 @@ assemble(struct buf *b, const rpt_mail *m, const char *extra_id,
 
 		hdr_items(b, "Content-Type", items, 2, ';');
 	}
-	buf_adds(b, "\r\nThis is a multi-part message in MIME format.\r\n");
+	dm_buf_adds(b, "\r\nThis is a multi-part message in MIME format.\r\n");
 	for (i = 0; i < nparts; i++) {
-		buf_addf(b, "\r\n--%s\r\n", boundary);
-		buf_add(b, parts[i].p, parts[i].len);
+		dm_buf_printf(b, "\r\n--%s\r\n", boundary);
+		dm_buf_add(b, parts[i].p, parts[i].len);
 	}
-	buf_addf(b, "\r\n--%s--\r\n", boundary);
+	dm_buf_printf(b, "\r\n--%s--\r\n", boundary);
 	for (i = 0; i < nparts; i++)
-		free(parts[i].p);
-	if (b->oom) {
-		free(b->p);
-		errno = ENOMEM;
-		return -1;
-	}
-	*eml = b->p;
-	*len = b->len;
+		dm_buf_free(&parts[i]);
+	*eml = dm_buf_take(b, len);
 	return 0;
 }
 
@@ -567,7 +497,7 @@ rpt_mail_filename(const rpt_mail *m, char *buf, size_t size)
 int
 rpt_mail_build(const rpt_mail *m, char **eml, size_t *len)
 {
-	struct buf b = { 0 }, parts[2] = { { 0 }, { 0 } };
+	dm_buf b = DM_BUF_INIT, parts[2] = { DM_BUF_INIT, DM_BUF_INIT };
 	char fname[700], from[80], to[80], para[1400], q[720];
 	const char *items[2];
 
@@ -586,7 +516,7 @@ rpt_mail_build(const rpt_mail *m, char **eml, size_t *len)
 	    "%s from %s, covering %s to %s UTC.", m->domain, m->submitter,
 	    from, to);
 	text_wrap(&parts[0], para);
-	buf_adds(&parts[0], "\r\n");
+	dm_buf_adds(&parts[0], "\r\n");
 	snprintf(para, sizeof(para), "Report-ID: <%s>", m->report_id);
 	text_wrap(&parts[0], para);
 	snprintf(para, sizeof(para), "The report is attached as XML "
@@ -601,7 +531,7 @@ rpt_mail_build(const rpt_mail *m, char **eml, size_t *len)
 	items[0] = "attachment";
 	hdr_items(&parts[1], "Content-Disposition", items, 2, ';');
 	hdr(&parts[1], "Content-Transfer-Encoding", "base64");
-	buf_adds(&parts[1], "\r\n");
+	dm_buf_adds(&parts[1], "\r\n");
 	b64(&parts[1], m->gz, m->gzlen);
 	return assemble(&b, m, "", parts, 2, eml, len);
 }
@@ -610,7 +540,7 @@ int
 rpt_mail_error_build(const rpt_mail *m, uint64_t report_size,
     const char *const *uris, size_t nuris, char **eml, size_t *len)
 {
-	struct buf b = { 0 }, parts[2] = { { 0 }, { 0 } };
+	dm_buf b = DM_BUF_INIT, parts[2] = { DM_BUF_INIT, DM_BUF_INIT };
 	char date[80], from[80], to[80], para[1400], rid[ID_MAX + 3];
 	size_t i;
 
@@ -635,7 +565,7 @@ rpt_mail_error_build(const rpt_mail *m, uint64_t report_size,
 	hdr(&parts[0], "Report-Date", date);
 	hdr(&parts[0], "Report-Domain", m->domain);
 	hdr(&parts[0], "Report-ID", rid);
-	buf_addf(&parts[0], "Report-Size: %" PRIu64 "\r\n", report_size);
+	dm_buf_printf(&parts[0], "Report-Size: %" PRIu64 "\r\n", report_size);
 	hdr(&parts[0], "Submitter", m->submitter);
 	hdr_items(&parts[0], "Submitting-URI", uris, nuris, ',');
 

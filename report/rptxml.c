@@ -18,6 +18,7 @@
 #include <bsd/stdlib.h>
 #include <libxml/xmlwriter.h>
 
+#include "dm_buf.h"
 #include "dm_hex.h"
 #include "dm_row.h"
 #include "rptxml.h"
@@ -764,30 +765,11 @@ rpt_xml_stream(const rpt_meta *m, const rpt_row *rows, size_t n,
 	return rc;
 }
 
-struct membuf {
-	char *p;
-	size_t len, cap;
-};
-
+/* The sink of rpt_xml_write: the document into a dm_buf. */
 static int
 mem_sink(void *ctx, const char *buf, size_t len)
 {
-	struct membuf *b = ctx;
-	size_t ncap;
-	char *np;
-
-	if (b->len + len + 1 > b->cap) {
-		ncap = b->cap ? b->cap : 65536;
-		while (ncap < b->len + len + 1)
-			ncap *= 2;
-		if ((np = realloc(b->p, ncap)) == NULL)
-			return -1;
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, buf, len);
-	b->len += len;
-	b->p[b->len] = '\0';
+	dm_buf_add(ctx, buf, len);
 	return 0;
 }
 
@@ -795,15 +777,14 @@ int
 rpt_xml_write(const rpt_meta *m, const rpt_row *rows, size_t n,
     char **out, size_t *len, rpt_stats *st, char *err, size_t errlen)
 {
-	struct membuf b = { NULL, 0, 0 };
+	dm_buf b = DM_BUF_INIT;
 
 	*out = NULL;
 	*len = 0;
 	if (rpt_xml_stream(m, rows, n, mem_sink, &b, st, err, errlen) < 0) {
-		free(b.p);
+		dm_buf_free(&b);
 		return -1;
 	}
-	*out = b.p;
-	*len = b.len;
+	*out = dm_buf_take(&b, len);
 	return 0;
 }

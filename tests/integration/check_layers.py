@@ -16,7 +16,7 @@ import sys
 
 SRC = os.environ.get("srcdir") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..")
-UTIL = {"dm_status.h", "dm_log.h", "dm_hash.h", "dm_hex.h"}
+UTIL = {"dm_status.h", "dm_log.h", "dm_hash.h", "dm_hex.h", "dm_buf.h"}
 INC = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
 
 
