@@ -43,10 +43,12 @@ struct cb_conn {
  * only: a round trip per header field was most of the protocol's cost.
  * Over TCP the MTA's next command would sit in its Nagle buffer until
  * our delayed ACK, ~40 ms (Postfix does not set TCP_NODELAY on milter
- * connections), so there every step keeps its reply.
+ * connections), so there every step keeps its reply. End of headers
+ * keeps it everywhere: a message we do not evaluate is accepted there
+ * (when it carries no forged A-R of ours), and its body is never sent.
  */
 #define CB_NOREPLY (SMFIP_NR_HELO | SMFIP_NR_RCPT | SMFIP_NR_DATA | \
-	SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY)
+	SMFIP_NR_HDR | SMFIP_NR_BODY)
 static bool cb_local;
 
 /* CONTINUE from a step the MTA expects no reply for becomes NOREPLY. */
@@ -158,7 +160,7 @@ cb_envfrom(SMFICTX *ctx, char **argv)
 		return SMFIS_TEMPFAIL;
 	st = mlt_msg_begin(SESSION(ctx), cb_qid(ctx), argv[0],
 	    auth != NULL && *auth != '\0');
-	return st == DM_NOTFOUND ? SMFIS_ACCEPT : cb_step(ctx, st);
+	return st == DM_NOTFOUND ? SMFIS_CONTINUE : cb_step(ctx, st);
 }
 
 static sfsistat
@@ -185,7 +187,13 @@ cb_header(SMFICTX *ctx, char *name, char *value)
 static sfsistat
 cb_eoh(SMFICTX *ctx)
 {
-	return cb_reply(ctx, SMFIP_NR_EOH, cb_step(ctx, mlt_msg_eoh(SESSION(ctx))));
+	dm_status st = mlt_msg_eoh(SESSION(ctx));
+
+	if (st == DM_NOTFOUND) {
+		mlt_msg_end(SESSION(ctx));
+		return SMFIS_ACCEPT;
+	}
+	return cb_step(ctx, st);
 }
 
 static sfsistat
@@ -222,8 +230,10 @@ cb_edit_headers(SMFICTX *ctx, const mlt_outcome *o)
 	for (i = o->ndelete; i > 0; i--)
 		smfi_chgheader(ctx, "Authentication-Results",
 		    o->delete_idx[i - 1], NULL);
-	smfi_insheader(ctx, 0, "Authentication-Results",
-	    (char *)(CONN(ctx)->leadspc ? o->authres : o->authres + 1));
+	if (o->authres != NULL)
+		smfi_insheader(ctx, 0, "Authentication-Results",
+		    (char *)(CONN(ctx)->leadspc ? o->authres :
+		    o->authres + 1));
 	if (o->action.add_header)
 		cb_add_field(ctx, o->qheader);
 }

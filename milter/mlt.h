@@ -54,7 +54,8 @@ void mlt_messages_wait(int timeout_sec);
  */
 typedef struct mlt_outcome {
 	dm_action action;
-	const char *authres;	/* field body (valid until mlt_msg_end) */
+	const char *authres;	/* field body (valid until mlt_msg_end), */
+				/* NULL: none (message not evaluated) */
 	const int *delete_idx;	/* forged A-R fields, 1-based among A-R */
 	size_t ndelete;		/* (valid until mlt_msg_end) */
 	const char *qheader;	/* QuarantineHeader, "Name: value" */
@@ -69,7 +70,10 @@ void mlt_session_helo(mlt_session *s, const char *helo);
 
 /*
  * Message steps. mlt_msg_begin returns DM_NOTFOUND when the message is
- * not evaluated (authenticated client). A failure on the way is kept
+ * not evaluated (IgnoreHosts, authenticated client); its header is
+ * still read, since a forged A-R of our authserv-id must go from every
+ * message, and mlt_msg_eoh then returns DM_NOTFOUND when there is none
+ * (accept there: the body never crosses the socket). A failure on the way is kept
  * (mlt_msg_fail) and the steps return DM_OK: only at the end of the
  * message can headers be added, so the end applies OnInternalError with
  * its dmarc=temperror header.
