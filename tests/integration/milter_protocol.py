@@ -1169,8 +1169,9 @@ def group_cli(wd, dnsconf):
     ver = package_version()
     res.ok(rc == 0 and ver is not None and
            re.search(r"^dmarc-milter %s$" % re.escape(ver), out, re.M) and
-           re.search(r"\blibmilter \d+\.\d+", out),
-           "-V prints the version (%s) and libmilter's" % ver,
+           re.search(r"\bmilter protocol 2 to 6\b", out),
+           "-V prints the version (%s) and the milter protocol versions"
+           % ver,
            ["exit status %s" % rc, "stdout: " + out.strip(),
             "stderr: " + err.strip()])
     rc, out, err = run("-x")
