@@ -56,7 +56,7 @@ struct conn {
 	mlt_obuf out;
 	size_t outoff;
 	time_t last;		/* bytes last received */
-	bool busy;		/* evaluating: out of the epoll */
+	atomic_bool busy;	/* evaluating: a worker's, out of the epoll */
 	bool closing;		/* close once the replies are out */
 	bool wantout;		/* EPOLLOUT asked for */
 	struct conn *prev, *next, *done_next;
@@ -231,6 +231,14 @@ conn_flush(struct conn *c)
 	return 0;
 }
 
+/*
+ * On a worker: the evaluation, and its replies written from here, so
+ * that the I/O thread is not woken for them. The connection goes back
+ * into its epoll (epoll_ctl may be called from any thread) and only
+ * then stops being busy: an event in between finds it busy and comes
+ * again. When more is owed (input already read, a partial write, a
+ * close), the I/O thread takes it back through its eventfd.
+ */
 static void
 conn_eval_job(void *arg)
 {
@@ -238,6 +246,16 @@ conn_eval_job(void *arg)
 	struct iot *t = c->t;
 
 	mlt_disp_eval(c->d);
+	mlt_disp_eval_done(c->d, &c->out);
+	c->wantout = false;
+	if (!c->closing && c->inlen == 0 && conn_flush(c) == 0 &&
+	    c->out.len == 0) {
+		c->last = time(NULL);
+		if (conn_events(c, EPOLL_CTL_ADD) == 0) {
+			atomic_store(&c->busy, false);
+			return;
+		}
+	}
 	pthread_mutex_lock(&t->lock);
 	c->done_next = t->done;
 	t->done = c;
@@ -313,6 +331,8 @@ conn_readable(struct conn *c)
 	ssize_t n;
 	size_t room;
 
+	if (atomic_load(&c->busy))
+		return;	/* a worker is putting it back: the event comes again */
 	for (;;) {
 		if (conn_room(c) != 0) {
 			dm_warn("%s: closing the connection: input over the "
@@ -340,6 +360,17 @@ conn_readable(struct conn *c)
 	if (c->busy)
 		return;	/* the worker owns it until it comes back */
 	if (conn_flush(c) != 0 || c->closing)
+		conn_free(c);
+}
+
+static void
+conn_event(struct conn *c, uint32_t events)
+{
+	if (atomic_load(&c->busy))
+		return;
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		conn_readable(c);
+	else if (conn_flush(c) != 0)
 		conn_free(c);
 }
 
@@ -417,9 +448,7 @@ srv_done(struct iot *t)
 	pthread_mutex_unlock(&t->lock);
 	for (; c != NULL; c = next) {
 		next = c->done_next;
-		mlt_disp_eval_done(c->d, &c->out);
 		c->busy = false;
-		c->wantout = false;
 		if (c->closing || conn_events(c, EPOLL_CTL_ADD) != 0) {
 			(void)conn_flush(c);
 			conn_free(c);
@@ -474,10 +503,8 @@ srv_thread(void *arg)
 				srv_accept(t);
 			else if (ev[i].data.ptr == t)
 				srv_done(t);
-			else if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-				conn_readable(ev[i].data.ptr);
-			else if (conn_flush(ev[i].data.ptr) != 0)
-				conn_free(ev[i].data.ptr);
+			else
+				conn_event(ev[i].data.ptr, ev[i].events);
 		}
 		if ((now = time(NULL)) != checked) {
 			srv_timeouts(t, now);
@@ -533,9 +560,8 @@ srv_free_all(int n)
 	for (i = 0; i < n; i++) {
 		for (c = srv_t[i].done; c != NULL; c = next) {
 			next = c->done_next;
-			mlt_disp_eval_done(c->d, &c->out);
-			(void)conn_flush(c);
 			c->busy = false;
+			(void)conn_flush(c);
 		}
 		while (srv_t[i].conns != NULL)
 			conn_free(srv_t[i].conns);
