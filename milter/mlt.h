@@ -75,10 +75,10 @@ void mlt_session_helo(mlt_session *s, const char *helo);
  * not evaluated (IgnoreHosts, authenticated client); its header is
  * still read, since a forged A-R of our authserv-id must go from every
  * message, and mlt_msg_eoh then returns DM_NOTFOUND when there is none
- * (accept there: the body never crosses the socket). A failure on the way is kept
- * (mlt_msg_fail) and the steps return DM_OK: only at the end of the
- * message can headers be added, so the end applies OnInternalError with
- * its dmarc=temperror header.
+ * (accept there: the body never crosses the socket). A failure on the
+ * way is kept (mlt_msg_fail) and the steps return DM_OK: only at the end
+ * of the message can headers be added, so the end applies
+ * OnInternalError with its dmarc=temperror header.
  */
 dm_status mlt_msg_begin(mlt_session *s, const char *qid,
     const char *mail_from, bool authenticated);

@@ -1,8 +1,8 @@
 /*
  * milter/session.c - one SMTP connection and its messages, between
- * libmilter's callbacks and the engine. Everything here is plain C on
- * plain strings: callbacks.c marshals libmilter's arguments in and
- * carries the outcome (reply, header edits) out.
+ * the protocol layer and the engine. Everything here is plain C on
+ * plain strings: dispatch.c marshals the MTA's commands in and carries
+ * the outcome (reply, header edits) out.
  *
  * Each message pins the runtime (config and engine) current at its
  * MAIL FROM, so a reload in the middle changes nothing for it.

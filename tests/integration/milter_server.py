@@ -18,6 +18,8 @@ and a real MTA do not do:
   wrong, that connection closed, another one unaffected;
 - MaxConnections 3: the fourth connection gets a temporary failure at
   connect, with a log line;
+- IdleTimeout and CommandTimeout: a silent connection and one that sent
+  half a packet are closed, with a log line each;
 - slow DNS: the DMARC lookups of slow.example go to a server that never
   answers (DNSTimeout 3); while four connections wait on them, the end of
   message of twenty messages on another connection is answered in well
@@ -306,6 +308,40 @@ def case_maxconn(tap, wd, dnsconf):
            [mta._tail(m.logfile, 10)])
 
 
+def case_timeouts(tap, wd, dnsconf):
+    """IdleTimeout 2 closes a silent negotiated connection; CommandTimeout
+    1 one that sent half a packet."""
+    m = mta.Milter(ec.dirs()[1], wd, {"DNSConfig": dnsconf,
+                                      "IdleTimeout": "2",
+                                      "CommandTimeout": "1"}, name="tmo")
+    m.start()
+    try:
+        idle = MtaConn(m.sock_path)
+        idle.send(b"O", struct.pack("!III", 6, 0x31, 0x100))
+        idle.recv(5 * SLOW)
+        half = MtaConn(m.sock_path)
+        half.s.sendall(pkt(b"O", struct.pack("!III", 6, 0x31, 0x100))[:7])
+        t0 = time.monotonic()
+        half_gone = closed(half, 5)
+        t_half = time.monotonic() - t0
+        idle_gone = closed(idle, 5)
+        t_idle = time.monotonic() - t0
+        tap.ok(half_gone and idle_gone and t_half < t_idle and
+               m.wait_log(r"closing the connection after \d+ s: a command "
+                          r"unfinished", 5) and
+               m.wait_log(r"closing the connection after \d+ s: idle", 5),
+               "CommandTimeout 1 closes half a packet (%.1f s), IdleTimeout "
+               "2 a silent connection (%.1f s), each with a log line" %
+               (t_half, t_idle), ["closed %s %s" % (half_gone, idle_gone),
+                                  mta._tail(m.logfile, 6)])
+        idle.close()
+        half.close()
+    finally:
+        rc = m.stop(30)
+    tap.ok(rc == 0, "timeouts milter: exit status 0",
+           [mta._tail(m.logfile, 10)])
+
+
 def case_slow_dns(tap, m):
     slow_done = []
 
@@ -382,6 +418,7 @@ def main():
         case_slow_dns(tap, m)
         case_stop(tap, m)
         case_maxconn(tap, wd, dnsconf)
+        case_timeouts(tap, wd, dnsconf)
     finally:
         silent.close()
         mta._stop_all()
