@@ -18,6 +18,7 @@ and a real MTA do not do:
   wrong, that connection closed, another one unaffected;
 - MaxConnections 3: the fourth connection gets a temporary failure at
   connect, with a log line;
+- Socket inet6:PORT@::1: a message over IPv6;
 - IdleTimeout and CommandTimeout: a silent connection and one that sent
   half a packet are closed, with a log line each;
 - slow DNS: the DMARC lookups of slow.example go to a server that never
@@ -35,6 +36,7 @@ import os
 import resource
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -342,6 +344,47 @@ def case_timeouts(tap, wd, dnsconf):
            [mta._tail(m.logfile, 10)])
 
 
+class Inet6Conn(MtaConn):
+    """MtaConn over TCP to [::1]:port."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("::1", port), timeout=5)
+
+
+def case_inet6(tap, wd, dnsconf):
+    """Socket inet6:PORT@::1: a message over IPv6 TCP, and the log names
+    the peer ::1 (here through a bad command after it)."""
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.bind(("::1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    m = mta.Milter(ec.dirs()[1], wd, {"DNSConfig": dnsconf}, name="v6")
+    m.options["Socket"] = "inet6:%d@::1" % port
+    m.write_conf()
+    try:
+        # mta.Milter.start() probes unix and IPv4 sockets only
+        with open(m.logfile, "ab") as log:
+            m.proc = subprocess.Popen(m.command(),
+                                      stdin=subprocess.DEVNULL, stdout=log,
+                                      stderr=log, start_new_session=True)
+        mta._running.append(m)
+        up = m.wait_log(r"listening on inet6:", 20 * SLOW)
+        c = Inet6Conn(port)
+        got, final, mods = run_message(c, message(qid=b"V6"))
+        c.s.sendall(pkt(b"R", b"<x@y.example>\x00"))
+        line = m.wait_log(r"connection \d+ \(::1\): closing", 5 * SLOW)
+        c.close()
+        tap.ok(up and is_550(final, mods) and line is not None,
+               "Socket inet6:PORT@::1: a message over IPv6 evaluated (550), "
+               "log lines name the peer ::1",
+               ["listening %r, final %r, log %r" % (up, final, line),
+                mta._tail(m.logfile, 6)])
+    finally:
+        rc = m.stop(30)
+    tap.ok(rc == 0, "inet6 milter: exit status 0", [mta._tail(m.logfile,
+                                                              10)])
+
+
 def case_slow_dns(tap, m):
     slow_done = []
 
@@ -419,6 +462,7 @@ def main():
         case_stop(tap, m)
         case_maxconn(tap, wd, dnsconf)
         case_timeouts(tap, wd, dnsconf)
+        case_inet6(tap, wd, dnsconf)
     finally:
         silent.close()
         mta._stop_all()
