@@ -19,7 +19,7 @@
 # Exit status 0 when nothing is missing any more.
 
 BUILD="build-essential autoconf automake libtool pkg-config
-libmilter-dev libopendkim-dev libbsd-dev libhiredis-dev
+libopendkim-dev libbsd-dev libhiredis-dev
 libunbound-dev libpsl-dev publicsuffix libidn2-dev zlib1g-dev
 libjansson-dev libxml2-dev libssl-dev libcurl4-openssl-dev"
 DEMO="openssl python3 python3-dkim postfix swaks libxml2-utils"

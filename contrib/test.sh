@@ -85,7 +85,7 @@ valgrind_check() {
 	vg="$vg --errors-for-leak-kinds=definite --show-leak-kinds=definite"
 	mkdir -p "$build/valgrind" || return 1
 	r=0
-	for t in milter_protocol.py milter_postfix.py; do
+	for t in milter_protocol.py milter_postfix.py milter_server.py; do
 		srcdir=$src builddir=$build MILTER_WRAPPER=$vg BENCH_MESSAGES=20 \
 		    sh "$src/build-aux/tap-driver.sh" --test-name "valgrind/$t" \
 		    --log-file "$build/valgrind/$t.log" \

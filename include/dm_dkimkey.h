@@ -7,12 +7,13 @@
  * 120-150 us, six times the RSA-2048 verification itself and a third of
  * the milter's CPU per signed message; libopendkim has no way to be
  * handed a decoded key. lib/dkimkey.c therefore defines d2i_PUBKEY_bio
- * itself, which the dynamic linker binds libopendkim to (as sigwait() is
- * for libmilter in milter/sigwait.c): keys read from a memory BIO are
- * looked up by their DER bytes and shared by reference count (EVP_PKEY
- * is safe to share for verification); everything else goes to
- * libcrypto's function. The key bytes still come from DNS for every
- * message, so a rotated or revoked key is never served from the cache.
+ * itself, which the dynamic linker binds libopendkim to (an
+ * executable's definition takes the place of the library's): keys read
+ * from a memory BIO are looked up by their DER bytes and shared by
+ * reference count (EVP_PKEY is safe to share for verification);
+ * everything else goes to libcrypto's function. The key bytes still
+ * come from DNS for every message, so a rotated or revoked key is never
+ * served from the cache.
  */
 #ifndef DM_DKIMKEY_H
 #define DM_DKIMKEY_H

@@ -211,6 +211,19 @@ static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	{ DM_OPT_DKIM_PARTIAL_BODY, "DKIMAcceptPartialBody", CFG_BOOL, "no",
 	  0, 0, NULL, "a DKIM signature whose l= leaves part of the body "
 	  "unsigned may pass (RFC 6376); no: it is dkim=policy" },
+	{ DM_OPT_MAX_CONNECTIONS, "MaxConnections", CFG_INT, "2000", 1,
+	  1000000, NULL, "MTA connections served at once; past it a "
+	  "connection gets a temporary failure (and a log line)" },
+	{ DM_OPT_IDLE_TIMEOUT, "IdleTimeout", CFG_INT, "300", 1, 86400, NULL,
+	  "seconds of MTA silence after which a connection is closed" },
+	{ DM_OPT_COMMAND_TIMEOUT, "CommandTimeout", CFG_INT, "30", 1, 3600,
+	  NULL, "seconds an MTA may take to send the rest of a command "
+	  "begun" },
+	{ DM_OPT_EVAL_THREADS, "EvalThreads", CFG_INT, "16", 1, 1024, NULL,
+	  "threads that evaluate messages at their end (they wait on DNS "
+	  "up to DNSTimeout)" },
+	{ DM_OPT_IO_THREADS, "IOThreads", CFG_INT, "1", 1, 64, NULL,
+	  "threads that read and write the MTA connections" },
 };
 
 struct cfg_value {

@@ -25,17 +25,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <libmilter/mfapi.h>
-
 #include <bsd/string.h>
 
 #include "dm_log.h"
 #include "dm_store.h"
 #include "dm_version.h"
 #include "mlt.h"
+#include "mltproto.h"
 
 #define MAIN_DEFAULT_CONF	"/etc/dmarc-milter.conf"
-#define MAIN_MILTER_TIMEOUT	300	/* seconds of MTA silence */
 #define MAIN_DRAIN_SECONDS	30
 
 struct main_args {
@@ -72,12 +70,10 @@ static void
 main_version(void)
 {
 	char libs[512];
-	unsigned int maj, min, pl;
 
 	dm_version_libs(libs, sizeof(libs));
-	smfi_version(&maj, &min, &pl);
-	printf("dmarc-milter %s\nlibmilter %u.%u.%u, %s\n", PACKAGE_VERSION,
-	    maj, min, pl, libs);
+	printf("dmarc-milter %s\nmilter protocol %d to %d (our own), %s\n",
+	    PACKAGE_VERSION, MLT_PROTO_VMIN, MLT_PROTO_VMAX, libs);
 }
 
 /* The path of a unix socket spec, or NULL for inet ones. */
@@ -280,6 +276,17 @@ main_store(const dm_config *c, char *err, size_t errlen)
 	return dm_store_new(&o, err, errlen);
 }
 
+/* The server's limits (read at start-up: a change needs a restart). */
+static void
+main_server_opts(const dm_config *c, mlt_server_opts *o)
+{
+	o->max_conns = (int)dm_config_int(c, DM_OPT_MAX_CONNECTIONS);
+	o->idle_sec = (int)dm_config_int(c, DM_OPT_IDLE_TIMEOUT);
+	o->cmd_sec = (int)dm_config_int(c, DM_OPT_COMMAND_TIMEOUT);
+	o->eval_threads = (int)dm_config_int(c, DM_OPT_EVAL_THREADS);
+	o->io_threads = (int)dm_config_int(c, DM_OPT_IO_THREADS);
+}
+
 /* Everything between reading the config and serving; -1 with err. */
 static int
 main_start(const struct main_args *a, const dm_config *c, dm_store **st,
@@ -288,7 +295,7 @@ main_start(const struct main_args *a, const dm_config *c, dm_store **st,
 	sigset_t set;
 
 	umask((mode_t)dm_config_int(c, DM_OPT_UMASK));
-	if (mlt_milter_setup(dm_config_str(c, DM_OPT_SOCKET), err, errlen))
+	if (mlt_server_setup(dm_config_str(c, DM_OPT_SOCKET), err, errlen))
 		return -1;
 	if (!a->foreground && daemon(0, 0) != 0) {
 		snprintf(err, errlen, "daemon: %s", strerror(errno));
@@ -299,9 +306,8 @@ main_start(const struct main_args *a, const dm_config *c, dm_store **st,
 		return -1;
 	/*
 	 * From here on threads exist: SIGTERM and SIGINT are blocked in
-	 * all of them, so that only the threads that wait for them take
-	 * them (reload.c SIGTERM, libmilter SIGINT), never the default
-	 * action.
+	 * all of them, so that only the thread that waits for them
+	 * (reload.c) takes them, never the default action.
 	 */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -327,6 +333,7 @@ main(int argc, char **argv)
 	const dm_config *c;
 	char *pidfile = NULL, *sockpath = NULL;
 	dm_store *store = NULL;
+	mlt_server_opts so;
 	int rc;
 
 	sigemptyset(&hup);
@@ -372,8 +379,9 @@ main(int argc, char **argv)
 	    (sockpath = strdup(main_socket_path(dm_config_str(c,
 	    DM_OPT_SOCKET)))) == NULL)
 		dm_log_oom();
+	main_server_opts(c, &so);
 	mlt_runtime_put(rt);
-	rc = mlt_milter_run(MAIN_MILTER_TIMEOUT);
+	rc = mlt_server_run(&so);
 	/* These may fail once we are not root; a stale socket is harmless. */
 	if (pidfile != NULL)
 		(void)unlink(pidfile);

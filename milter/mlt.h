@@ -1,8 +1,9 @@
 /*
  * milter/mlt.h - the milter daemon's own modules: the engine in use and
  * its replacement on SIGHUP (reload.c), one SMTP connection and its
- * messages (session.c), libmilter's callbacks (callbacks.c), start-up
- * (main.c). Only this directory includes libmilter; lib/ never does.
+ * messages (session.c), the milter protocol (mltproto.c framing,
+ * dispatch.c commands, server.c I/O, worker.c evaluation threads) and
+ * start-up (main.c). lib/ knows nothing of the protocol.
  */
 #ifndef MLT_H
 #define MLT_H
@@ -32,8 +33,9 @@ const dm_config *mlt_runtime_config(mlt_runtime *rt);
 /* Re-read the config file; on any error the running one stays. */
 int mlt_runtime_reload(char *err, size_t errlen);
 /*
- * The signal thread: SIGHUP reloads; SIGTERM drains for drain_sec, then
- * stops libmilter. Both are blocked in every thread and waited for
+ * The signal thread: SIGHUP reloads; SIGTERM (or SIGINT) stops taking
+ * connections, drains the messages in flight (at most drain_sec), then
+ * stops the server. All are blocked in every thread and waited for
  * here only.
  */
 int mlt_signal_thread_start(int drain_sec);
@@ -42,7 +44,7 @@ void mlt_runtime_shutdown(void);
 /*
  * SIGTERM's drain: once begun, new connections and messages get a
  * temporary failure, and the messages in flight are waited for (up to
- * timeout_sec) before libmilter is told to stop.
+ * timeout_sec) before the server is told to stop.
  */
 bool mlt_drain_begin(void);
 bool mlt_draining(void);
@@ -54,7 +56,8 @@ void mlt_messages_wait(int timeout_sec);
  */
 typedef struct mlt_outcome {
 	dm_action action;
-	const char *authres;	/* field body (valid until mlt_msg_end) */
+	const char *authres;	/* field body (valid until mlt_msg_end), */
+				/* NULL: none (message not evaluated) */
 	const int *delete_idx;	/* forged A-R fields, 1-based among A-R */
 	size_t ndelete;		/* (valid until mlt_msg_end) */
 	const char *qheader;	/* QuarantineHeader, "Name: value" */
@@ -69,10 +72,13 @@ void mlt_session_helo(mlt_session *s, const char *helo);
 
 /*
  * Message steps. mlt_msg_begin returns DM_NOTFOUND when the message is
- * not evaluated (authenticated client). A failure on the way is kept
- * (mlt_msg_fail) and the steps return DM_OK: only at the end of the
- * message can headers be added, so the end applies OnInternalError with
- * its dmarc=temperror header.
+ * not evaluated (IgnoreHosts, authenticated client); its header is
+ * still read, since a forged A-R of our authserv-id must go from every
+ * message, and mlt_msg_eoh then returns DM_NOTFOUND when there is none
+ * (accept there: the body never crosses the socket). A failure on the
+ * way is kept (mlt_msg_fail) and the steps return DM_OK: only at the end
+ * of the message can headers be added, so the end applies
+ * OnInternalError with its dmarc=temperror header.
  */
 dm_status mlt_msg_begin(mlt_session *s, const char *qid,
     const char *mail_from, bool authenticated);
@@ -91,9 +97,56 @@ void mlt_msg_end(mlt_session *s);
  */
 void mlt_counters_set(dm_store *st);
 
-/* libmilter registration and main loop (callbacks.c). */
-int mlt_milter_run(int timeout_sec);
-/* Open the socket before privileges are dropped. */
-int mlt_milter_setup(const char *socket, char *err, size_t errlen);
+/*
+ * One MTA connection at the protocol level (dispatch.c). peer names it
+ * in log lines; refused: over MaxConnections, every step gets a
+ * temporary failure.
+ */
+typedef struct mlt_disp mlt_disp;
+struct mlt_pkt;
+struct mlt_obuf;
+
+enum { MLT_DISP_OK, MLT_DISP_EVAL, MLT_DISP_CLOSE };
+
+mlt_disp *mlt_disp_new(const char *peer, bool local, bool refused);
+void mlt_disp_free(mlt_disp *d);
+/*
+ * One packet; its replies appended to o. MLT_DISP_EVAL: the end of a
+ * message, to be evaluated by mlt_disp_eval off the I/O thread (it may
+ * wait on DNS), then written by mlt_disp_eval_done; MLT_DISP_CLOSE: the
+ * connection ends (a log line says why when the MTA was at fault).
+ */
+int mlt_disp_packet(mlt_disp *d, const struct mlt_pkt *p,
+    struct mlt_obuf *o);
+void mlt_disp_eval(mlt_disp *d);
+void mlt_disp_eval_done(mlt_disp *d, struct mlt_obuf *o);
+
+/*
+ * The evaluation threads (worker.c): fn(arg) runs on one of them, then
+ * done(arg) is called there too (it hands the result back to the
+ * connection's I/O thread).
+ */
+int mlt_worker_start(int nthreads);
+void mlt_worker_submit(void (*fn)(void *), void *arg);
+void mlt_worker_stop(void);
+
+/*
+ * The protocol server (server.c): the socket is opened before
+ * privileges are dropped; mlt_server_run serves until mlt_server_stop.
+ */
+typedef struct mlt_server_opts {
+	int max_conns;		/* MaxConnections */
+	int idle_sec;		/* MTA silence between commands */
+	int cmd_sec;		/* a command begun and not finished */
+	int io_threads;
+	int eval_threads;
+} mlt_server_opts;
+
+int mlt_server_setup(const char *socket, char *err, size_t errlen);
+int mlt_server_run(const mlt_server_opts *o);
+/* Stop taking connections (SIGTERM's drain begins). */
+void mlt_server_quiesce(void);
+/* End mlt_server_run: every connection is closed. */
+void mlt_server_stop(void);
 
 #endif

@@ -8,9 +8,8 @@
  * compiled, resolver ready) before it swaps the pointer, so a bad file
  * changes nothing and a message never sees half of each.
  *
- * SIGHUP and SIGTERM are blocked in every thread and waited for here
- * only; see sigwait.c for why libmilter's own signal thread never sees
- * them.
+ * SIGHUP, SIGTERM and SIGINT are blocked in every thread and waited
+ * for here only.
  */
 #include "config.h"
 
@@ -19,8 +18,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <libmilter/mfapi.h>
 
 #include "dm_log.h"
 #include "mlt.h"
@@ -159,8 +156,9 @@ signal_reload(void)
 }
 
 /*
- * Messages in flight are finished before libmilter stops: once it is
- * told to stop, it serves no connection again.
+ * No new connection is taken and no new message begun; the messages in
+ * flight are finished (the wait ends the moment the last one does),
+ * then the server stops.
  */
 static void
 signal_drain(void)
@@ -168,8 +166,9 @@ signal_drain(void)
 	if (!mlt_drain_begin())
 		return;
 	dm_log(DM_LOG_NOTICE, "stopping: finishing the messages in flight");
+	mlt_server_quiesce();
 	mlt_messages_wait(sig_drain_sec);
-	smfi_stop();
+	mlt_server_stop();
 }
 
 static void *
@@ -182,6 +181,7 @@ signal_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
 	for (;;) {
 		if ((sig = sigwaitinfo(&set, NULL)) < 0) {
 			if (errno != EINTR)

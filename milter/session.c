@@ -1,8 +1,8 @@
 /*
  * milter/session.c - one SMTP connection and its messages, between
- * libmilter's callbacks and the engine. Everything here is plain C on
- * plain strings: callbacks.c marshals libmilter's arguments in and
- * carries the outcome (reply, header edits) out.
+ * the protocol layer and the engine. Everything here is plain C on
+ * plain strings: dispatch.c marshals the MTA's commands in and carries
+ * the outcome (reply, header edits) out.
  *
  * Each message pins the runtime (config and engine) current at its
  * MAIL FROM, so a reload in the middle changes nothing for it.
@@ -30,6 +30,7 @@ struct mlt_session {
 	bool ignored;		/* IgnoreHosts: nothing evaluated */
 	/* the message in progress */
 	mlt_runtime *rt;
+	bool skipped;		/* not evaluated; forged A-R still removed */
 	dm_msg *msg;
 	char qid[64];
 	char rcpt_domain[DM_DOMAIN_MAX];	/* of the first RCPT */
@@ -155,7 +156,7 @@ mlt_msg_begin(mlt_session *s, const char *qid, const char *mail_from,
 		dm_log_qid(DM_LOG_INFO, s->qid, "ip=%s action=accept "
 		    "reasons=%s (not evaluated)", s->ip, s->ignored ?
 		    "IgnoreHosts" : "IgnoreAuthenticatedClients");
-		mlt_msg_end(s);
+		s->skipped = true;
 		return DM_NOTFOUND;
 	}
 	if ((s->msg = dm_msg_new(mlt_runtime_engine(s->rt), s->qid)) == NULL) {
@@ -249,6 +250,8 @@ mlt_msg_header(mlt_session *s, const char *name, const char *value)
 dm_status
 mlt_msg_eoh(mlt_session *s)
 {
+	if (s->skipped)
+		return s->nforged == 0 ? DM_NOTFOUND : DM_OK;
 	if (s->msg == NULL || s->failed[0] != '\0')
 		return DM_OK;
 	return dm_msg_eoh(s->msg);
@@ -345,6 +348,20 @@ msg_log(const mlt_session *s, const dm_verdict *v, const dm_action *a)
 	    reasons[0] ? reasons : "-");
 }
 
+/*
+ * A message not evaluated that carried forged fields of our
+ * authserv-id: they go, nothing of ours is added, and it is accepted.
+ */
+static void
+msg_skipped_eom(mlt_session *s, mlt_outcome *out)
+{
+	out->action.kind = DM_ACT_ACCEPT;
+	out->delete_idx = s->forged;
+	out->ndelete = s->nforged;
+	dm_log_qid(DM_LOG_INFO, s->qid, "removed %zu forged "
+	    "Authentication-Results (not evaluated)", s->nforged);
+}
+
 void
 mlt_msg_eom(mlt_session *s, const char *qid, mlt_outcome *out)
 {
@@ -355,6 +372,10 @@ mlt_msg_eom(mlt_session *s, const char *qid, mlt_outcome *out)
 	memset(out, 0, sizeof(*out));
 	if (qid != NULL && *qid)
 		strlcpy(s->qid, qid, sizeof(s->qid));
+	if (s->skipped) {
+		msg_skipped_eom(s, out);
+		return;
+	}
 	if (s->msg == NULL)
 		mlt_msg_fail(s, "no message in progress");
 	if (s->failed[0] == '\0' && (st = dm_msg_eom(s->msg, &v)) != DM_OK)
@@ -425,6 +446,7 @@ mlt_msg_end(mlt_session *s)
 	s->msg = NULL;
 	mlt_runtime_put(s->rt);
 	s->rt = NULL;
+	s->skipped = false;
 	free(s->authres);
 	s->authres = NULL;
 	s->nauthres = 0;

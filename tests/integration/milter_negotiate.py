@@ -32,6 +32,8 @@ import mta  # noqa: E402
 SMFIP_NR = {"helo": 0x2000, "rcpt": 0x8000, "data": 0x10000,
             "header": 0x80, "eoh": 0x40000, "body": 0x80000}
 ALL_NR = sum(SMFIP_NR.values())
+# End of headers keeps its reply: a message not evaluated is accepted there.
+TAKEN_NR = ALL_NR & ~SMFIP_NR["eoh"]
 SMFIP_HDR_LEADSPC = 0x100000
 
 
@@ -133,15 +135,15 @@ def main():
                ["A negotiated %r" % pa])
         b = MtaConn(m.sock_path)
         pb = b.optneg(ALL_NR)
-        tap.ok(pb is not None and pb & ALL_NR == ALL_NR,
+        tap.ok(pb is not None and pb & ALL_NR == TAKEN_NR,
                "B offers every no-reply step and the milter takes them "
-               "(unix socket)", ["B negotiated %r" % pb])
+               "but end of headers (unix socket)", ["B negotiated %r" % pb])
         wa = walk(a, pa or 0)
         tap.ok(not wa, "A, negotiated first, still gets a reply for helo, "
                "rcpt, data, header, eoh and body after B negotiated",
                ["steps answered wrongly: %r" % wa])
         wb = walk(b, pb or 0)
-        tap.ok(not wb, "B gets no reply for those steps", [
+        tap.ok(not wb, "B gets no reply for those steps, one for eoh", [
             "steps answered wrongly: %r" % wb])
         for name, conn, lead in (("A", a, True), ("B", b, False)):
             replies, final = eom(conn)

@@ -26,7 +26,8 @@ the policy is unknown (250 and dmarc=temperror); forged A-R fields with
 our authserv-id (removed; ours is the first field of the message, under
 only what virtual(8) prepends: Return-Path, X-Original-To, Delivered-To;
 an A-R of another authserv-id stays); two From fields, one of a failing
-p=reject domain (550); an ignored client (delivered with no A-R of ours).
+p=reject domain (550); an ignored client (delivered with no A-R of ours),
+also with forged A-R fields of our authserv-id (removed all the same).
 Every delivered message must carry exactly one A-R of ours, the first
 field, with spf=, dkim= (header.d=, header.s=), dmarc= (p= sp= dis=)
 header.from= policy.dmarc=.
@@ -235,6 +236,10 @@ def cases():
         Case("ignored", "client 127.0.0.1 (IgnoreHosts, via XCLIENT): "
              "delivered without our A-R", ["ceo@" + REJ], 250,
              ip="127.0.0.1", ar=None),
+        Case("ignoredforged", "client 127.0.0.1 (IgnoreHosts) with forged "
+             "A-R fields of our authserv-id: delivered with them removed, "
+             "another's kept, none of ours added", ["ceo@" + REJ], 250,
+             ip="127.0.0.1", ar=None, extra=FORGED, more=foreign_kept),
     ]
 
 

@@ -612,40 +612,59 @@ def check_msg(res, milter, out, qid, name, eom=None, reply=None, ar=(),
     return res.ok(not diag, name, diag)
 
 
+def c_delete(idx):
+    return ("del%d" % idx, 'mt.eom_check(c, MT_HDRDELETE, '
+            '"Authentication-Results", %d)' % idx)
+
+
 def check_skipped(res, milter, out, ip, qid, reason, name):
-    """A message the milter must not evaluate: accepted at connect (then
-    no log line for the client), or at MAIL FROM with its log line
-    saying action=accept and the reason; either way no header edits."""
+    """A message the milter must not evaluate, with no forged A-R of
+    ours: MAIL continued (its header is read: a forged field of our
+    authserv-id must go even from mail we do not judge), accepted at the
+    end of the header, so its body never crosses the socket; its log line
+    says action=accept and the reason; no header edits. (Accept at MAIL
+    FROM, as before issue 12, let forged fields through.)"""
     diag = []
-    conn = [c for c in out.conns if c["ip"] == ip]
     m = out.msgs.get(qid)
     if out.rc != 0 or out.errors:
         diag.append("miltertest failed: %s" % "; ".join(out.errors))
-    how = None
-    if conn and conn[0]["replies"].get("connect") == ["a"]:
-        how = "at connect"
-        if m is not None:
-            diag.append("a message was sent after accept at connect")
-        if milter.count(lambda l: " ip=%s " % ip in l):
-            diag.append("a log line for client %s" % ip)
-    elif m is not None and m["replies"].get("mail") == ["a"]:
-        how = "at MAIL FROM"
-        if m["eom"] is not None or m["hdr"]:
-            diag.append("got to the end of the message: %r" % m)
+    if m is None:
+        diag.append("no output for message %s" % qid)
+    else:
+        if m["replies"].get("mail") != ["c"] or \
+                m["replies"].get("eoh") != ["a"]:
+            diag.append("replies %r: expected continue at MAIL, accept at "
+                        "the end of the header" % m["replies"])
+        if m["eom"] is not None or m["hdr"] or "body" in m["replies"]:
+            diag.append("got to the body or the end of the message: %r"
+                        % m)
         log = milter.msg_log(qid)
         if log is None:
             diag.append("no log line for %s" % qid)
         elif log.get("action") != "accept" or reason not in \
-                log.get("reasons", "") or "dmarc" in log:
-            diag.append("log line %r: expected action=accept, reasons "
-                        "naming %s, no dmarc result" % (log, reason))
-    else:
-        diag.append("not accepted at connect or MAIL: connection %r, "
-                    "message %r" % (conn[0]["replies"] if conn else None, m))
+                log.get("reasons", "") or "dmarc" in log or \
+                log.get("ip") != ip:
+            diag.append("log line %r: expected ip=%s action=accept, "
+                        "reasons naming %s, no dmarc result" %
+                        (log, ip, reason))
     if diag:
         diag += out.describe() + milter.log_tail(12)
-    return res.ok(not diag, "%s: accepted %s without evaluation" %
-                  (name, how or "(no)"), diag)
+    return res.ok(not diag, "%s: accepted at the end of the header "
+                  "without evaluation" % name, diag)
+
+
+def check_skipped_forged(res, milter, out, qid, name):
+    """A message not evaluated that carries forged A-R fields of our
+    authserv-id (the 2nd and 3rd A-R): they are deleted at the end of the
+    message and nothing of ours is added; another's A-R stays."""
+    want = {"del1": False, "del2": True, "del3": True, "del4": False,
+            "ins": False, "add": False}
+    return check_msg(res, milter, out, qid, name, eom="a", checks=want)
+
+
+C_SKIP_FORGED = [c_delete(1), c_delete(2), c_delete(3), c_delete(4),
+                 ("ins", "mt.eom_check(c, MT_HDRINSERT)"),
+                 ("add", "mt.eom_check(c, MT_HDRADD)")]
 
 
 def c_reply(code, xcode, text):
@@ -660,9 +679,6 @@ C_QUAR = ("quarantine", "mt.eom_check(c, MT_QUARANTINE)")
 C_CHANGE = ("change", "mt.eom_check(c, MT_HDRCHANGE)")
 
 
-def c_delete(idx):
-    return ("del%d" % idx, 'mt.eom_check(c, MT_HDRDELETE, '
-            '"Authentication-Results", %d)' % idx)
 
 
 def reject_text(domain):
@@ -712,6 +728,18 @@ def group_main(wd, dnsconf, key):
 
 
 W_Q = ("X-DMARC-Quarantine", None)
+
+
+def forged_skip(subject):
+    """A message with a foreign A-R, then two of our authserv-id (one in
+    another case) claiming pass, for a client we do not evaluate."""
+    return message("alice@reject.example", subject, extra=[
+        ("Authentication-Results", "other.example; spf=pass "
+         "smtp.mailfrom=reject.example"),
+        ("Authentication-Results", MX + "; dmarc=pass "
+         "header.from=reject.example"),
+        ("Authentication-Results", "MX.Rcpt.Example;\r\n\tdkim=pass "
+         "header.d=reject.example")])
 
 
 def main_cases(res, mt, key):
@@ -772,7 +800,9 @@ def main_cases(res, mt, key):
                                    extra=[("List-Id",
                                            "<figures.lists.example>")]),
                   checks=[C_QUAR])]),
-        Conn([Msg("MIGN", message("alice@reject.example", "Ignored"))],
+        Conn([Msg("MIGN", message("alice@reject.example", "Ignored")),
+              Msg("MIGNF", forged_skip("Ignored forged"),
+                  checks=C_SKIP_FORGED)],
              ip=IGNORED_IP),
         Conn([Msg("MIGN2", message("alice@reject.example", "Neighbour"),
                   checks=[c_reply("550", "5.7.1",
@@ -780,6 +810,8 @@ def main_cases(res, mt, key):
              ip="10.255.255.254"),
         Conn([Msg("MAUTH", message("alice@reject.example", "Submission"),
                   auth="alice"),
+              Msg("MAUTHF", forged_skip("Submission forged"), auth="alice",
+                  checks=C_SKIP_FORGED),
               Msg("MAUTH2", message("alice@reject.example", "Not authed"),
                   checks=[c_reply("550", "5.7.1",
                                   reject_text("reject.example"))])]),
@@ -886,6 +918,12 @@ def main_cases(res, mt, key):
               log={"action": "reject"})
     check_skipped(res, mt, out, BAD, "MAUTH", "IgnoreAuthenticatedClients",
                   "authenticated client ({auth_authen} at MAIL)")
+    check_skipped_forged(res, mt, out, "MIGNF", "client in IgnoreHosts, "
+                         "forged A-R dmarc=pass of our authserv-id: "
+                         "deleted, the foreign one kept, none added")
+    check_skipped_forged(res, mt, out, "MAUTHF", "authenticated client, "
+                         "forged A-R of our authserv-id: deleted, none "
+                         "added")
     check_msg(res, mt, out, "MTEMPD", "DMARC lookup REFUSED, "
               "TemporaryErrorAction auto, policy unknown: accept with "
               "dmarc=temperror", eom="a",
@@ -1257,8 +1295,9 @@ def group_cli(wd, dnsconf):
     ver = package_version()
     res.ok(rc == 0 and ver is not None and
            re.search(r"^dmarc-milter %s$" % re.escape(ver), out, re.M) and
-           re.search(r"\blibmilter \d+\.\d+", out),
-           "-V prints the version (%s) and libmilter's" % ver,
+           re.search(r"\bmilter protocol 2 to 6\b", out),
+           "-V prints the version (%s) and the milter protocol versions"
+           % ver,
            ["exit status %s" % rc, "stdout: " + out.strip(),
             "stderr: " + err.strip()])
     rc, out, err = run("-x")
