@@ -18,11 +18,18 @@
 #ifndef DM_DKIMKEY_H
 #define DM_DKIMKEY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-/* Finds libcrypto's d2i_PUBKEY_bio; dm_dkim_new calls it (which also
- * links this module into every program that verifies DKIM). */
-void dm_dkimkey_init(void);
+#include "dm_status.h"
+
+/*
+ * Finds libcrypto's d2i_PUBKEY_bio and checks that the process binds to
+ * ours; dm_dkim_new calls it (which also links this module into every
+ * program that verifies DKIM), and a program stops at start-up with err
+ * rather than run without the override. DM_OK or DM_PERMFAIL.
+ */
+dm_status dm_dkimkey_init(char *err, size_t errlen);
 
 /* Decodes served from the cache, and decodes done by libcrypto. */
 void dm_dkimkey_stats(uint64_t *hits, uint64_t *misses);

@@ -363,7 +363,8 @@ dm_dkim_new(dm_resolver *r, char *err, size_t errlen)
 		return NULL;
 	}
 	d->resolver = r;
-	dm_dkimkey_init();
+	if (dm_dkimkey_init(err, errlen) != DM_OK)
+		goto fail;
 	if ((d->lib = dkim_init(NULL, NULL)) == NULL) {
 		snprintf(err, errlen, "dkim: dkim_init failed");
 		goto fail;

@@ -15,6 +15,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,18 +45,36 @@ static pthread_mutex_t dkimkey_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct dkimkey_slot dkimkey_slots[DKIMKEY_SLOTS];
 static uint64_t dkimkey_hits, dkimkey_misses;
 
+static const char *dkimkey_fault;
+
+/*
+ * libcrypto's function behind ours, and proof that ours is the one the
+ * process binds to: with a static libcrypto, or a link that put
+ * libcrypto's definition first, libopendkim would call libcrypto
+ * directly and the cache would silently do nothing.
+ */
 static void
 dkimkey_find_real(void)
 {
+	void *bound = dlsym(RTLD_DEFAULT, "d2i_PUBKEY_bio");
+
 	dkimkey_real = (dkimkey_d2i)dlsym(RTLD_NEXT, "d2i_PUBKEY_bio");
 	if (dkimkey_real == NULL)
-		dm_log_oom();	/* libcrypto without it: cannot go on */
+		dkimkey_fault = "libcrypto's d2i_PUBKEY_bio not found behind ours";
+	else if (bound != (void *)d2i_PUBKEY_bio)
+		dkimkey_fault = "d2i_PUBKEY_bio: the process does not bind to "
+		    "ours (lib/dkimkey.c), libopendkim would bypass the key "
+		    "cache";
 }
 
-void
-dm_dkimkey_init(void)
+dm_status
+dm_dkimkey_init(char *err, size_t errlen)
 {
 	(void)pthread_once(&dkimkey_once, dkimkey_find_real);
+	if (dkimkey_fault == NULL)
+		return DM_OK;
+	snprintf(err, errlen, "dkim: %s", dkimkey_fault);
+	return DM_PERMFAIL;
 }
 
 void
@@ -157,7 +176,9 @@ d2i_PUBKEY_bio(BIO *bp, EVP_PKEY **a)
 	long n;
 	EVP_PKEY *k;
 
-	dm_dkimkey_init();
+	(void)pthread_once(&dkimkey_once, dkimkey_find_real);
+	if (dkimkey_real == NULL)
+		return NULL;	/* refused at start-up (dm_dkimkey_init) */
 	if (a != NULL || bp == NULL || BIO_method_type(bp) != BIO_TYPE_MEM ||
 	    (n = BIO_get_mem_data(bp, &data)) <= 0 || n > DKIMKEY_MAX_DER)
 		return dkimkey_real(bp, a);
