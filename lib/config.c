@@ -47,6 +47,7 @@ static const char *const cfg_rejpol[] = { "reject", "quarantine", NULL };
 static const char *const cfg_interr[] = { "accept", "tempfail", "reject",
     NULL };
 static const char *const cfg_rptfmt[] = { "rfc7489", "rfc9990", NULL };
+static const char *const cfg_sync[] = { "disk", "written", NULL };
 static const char *const cfg_relaytls[] = { "starttls", "smtps", "none",
     NULL };
 
@@ -194,6 +195,10 @@ static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	{ DM_OPT_SMTP_RELAY_CA_FILE, "SMTPRelayCAFile", CFG_STR, NULL, 0, 0,
 	  NULL, "dmarc-report: CA certificates that verify SMTPRelay's "
 	  "certificate; default: the system's" },
+	{ DM_OPT_COUNTER_SYNC, "CounterSync", CFG_ENUM, "disk", 0, 0,
+	  cfg_sync, "what a count is before the MTA gets the reply: disk "
+	  "(fdatasync'd: survives a power loss) or written (survives a "
+	  "killed milter, not a power loss)" },
 };
 
 struct cfg_value {
