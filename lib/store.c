@@ -156,13 +156,14 @@ store_commit(dm_store *s, uint64_t seq)
 /* ---- the writer thread ------------------------------------------------ */
 
 static void
-store_set_spooling(dm_store *s, bool on)
+store_set_spooling(dm_store *s, bool on, const char *why)
 {
-	if (s->spooling != on)
-		dm_log(on ? DM_LOG_WARNING : DM_LOG_NOTICE, on ?
-		    "counters: Redis unavailable, keeping counts in %s" :
-		    "counters: journal replayed, counting into Redis again",
-		    s->dir);
+	if (s->spooling != on && on)
+		dm_log(DM_LOG_WARNING, "counters: %s, keeping counts in %s",
+		    why, s->dir);
+	else if (s->spooling != on)
+		dm_log(DM_LOG_NOTICE, "counters: journal replayed, counting "
+		    "into Redis again");
 	s->spooling = on;
 	pthread_mutex_lock(&s->lock);
 	s->st.spooling = on;
@@ -171,7 +172,7 @@ store_set_spooling(dm_store *s, bool on)
 
 /* Spool mode: the queue off and emptied; the journal has it all. */
 static void
-store_spool(dm_store *s)
+store_spool(dm_store *s, const char *why)
 {
 	size_t i;
 
@@ -184,7 +185,7 @@ store_spool(dm_store *s)
 	pthread_mutex_unlock(&s->lock);
 	/* The replay takes care of our closed segments now. */
 	s->nsegs = 0;
-	store_set_spooling(s, true);
+	store_set_spooling(s, true, why);
 }
 
 /* Our closed segments whose records are all in Redis go. */
@@ -212,7 +213,7 @@ store_ship(dm_store *s, dm_update *u, size_t n)
 		return;
 	if (dm_redis_apply(s->redis, u, n, &done) != DM_OK) {
 		store_count(s, &s->st.to_redis, done);
-		store_spool(s);
+		store_spool(s, "Redis unavailable");
 		return;
 	}
 	store_count(s, &s->st.to_redis, n);
@@ -309,11 +310,11 @@ store_try_replay(dm_store *s)
 	upto = s->seq;
 	pthread_mutex_unlock(&s->lock);
 	if (!store_replay_segments(s)) {
-		store_spool(s);
+		store_spool(s, "Redis unavailable");
 		return;
 	}
 	s->shipped = upto;
-	store_set_spooling(s, false);
+	store_set_spooling(s, false, NULL);
 }
 
 /*
@@ -450,11 +451,8 @@ store_thread(void *arg)
 			store_ship(s, batch, n);
 		for (i = 0; i < n; i++)
 			dm_update_clear(&batch[i]);
-		if (hole && !s->spooling) {
-			dm_warn("counters: queue full (%zu), replaying from "
-			    "the journal", s->cap);
-			store_spool(s);
-		}
+		if (hole && !s->spooling)
+			store_spool(s, "queue full (CounterQueueSize)");
 		store_chores(s, &retried, &rotated);
 		if (store_stopping(s))
 			break;
