@@ -44,9 +44,9 @@ void dm_update_policy_id(const char *policy, char out[17]);
  * again after a reply was lost (the milter died between making the
  * count durable and answering, and the client retried). The stores
  * count an update whose fingerprint they saw already in the same group
- * (policy domain, period, policy) zero times. Fed with the fields that
- * a retry repeats (client address, envelope, Message-ID, From, Date)
- * and the body; never with what the MTA adds per attempt (its Received
+ * (policy domain, period, policy) zero times. Fed with what a retry
+ * repeats (client address, envelope, the header fields but Received,
+ * the body); never with what the MTA adds per attempt (its Received
  * field, the queue id). SHA-256, the first DM_FP_LEN hex digits.
  */
 typedef struct dm_fp dm_fp;

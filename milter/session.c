@@ -223,25 +223,24 @@ msg_count(mlt_session *s, const dm_verdict *v, const dm_config *c)
 		memcpy(u[i].fp, fp, sizeof(fp));
 	/* Returns once the count is on disk: before the MTA hears us. */
 	if (n > 0 && dm_store_put(counters, u, n) != DM_OK)
-		dm_err("%s: count lost: neither queue nor journal took it",
+		dm_err("%s: count lost: the journal could not write or sync it",
 		    s->qid);
 	free(u);
 }
 
 /* Note an Authentication-Results field that carries our authserv-id. */
-/* The header fields a retried message repeats byte for byte. */
+/*
+ * Every header field a retried message repeats byte for byte: all but
+ * Received, which the MTA prepends anew at each attempt (with its queue
+ * id and time).
+ */
 static void
 msg_fp_header(mlt_session *s, const char *name, const char *value)
 {
-	static const char *const names[] = { "Message-ID", "From", "Date",
-	    "Subject", "To" };
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcasecmp(name, names[i]) == 0) {
-			dm_fp_field(s->fp, 'H', names[i]);
-			dm_fp_field(s->fp, 'V', value);
-		}
+	if (strcasecmp(name, "Received") == 0)
+		return;
+	dm_fp_field(s->fp, 'H', name);
+	dm_fp_field(s->fp, 'V', value);
 }
 
 static void
