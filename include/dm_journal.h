@@ -82,6 +82,9 @@ int dm_journal_sync_fd(const dm_journal *j);
  */
 bool dm_journal_closed_path(const dm_journal *j, char *out, size_t len);
 
+/* Bytes of whole records in the segment being written. */
+size_t dm_journal_bytes(const dm_journal *j);
+
 /* Reading: the closed segments of a directory, oldest first. */
 typedef struct dm_journal_seg {
 	char path[4096];

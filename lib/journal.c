@@ -496,6 +496,12 @@ dm_journal_closed_path(const dm_journal *j, char *out, size_t len)
 	    len;
 }
 
+size_t
+dm_journal_bytes(const dm_journal *j)
+{
+	return j->fd < 0 ? 0 : j->size;
+}
+
 /* --- listing and removing segments -------------------------------------- */
 
 static bool

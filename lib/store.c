@@ -418,15 +418,20 @@ store_chores(dm_store *s, struct timespec *retried, struct timespec *rotated)
 {
 	struct timespec now;
 	long every = s->redis != NULL ? STORE_SHIP_ROTATE_MS : STORE_ROTATE_MS;
+	size_t bytes;
 
 	store_sync_written(s);
+	pthread_mutex_lock(&s->lock);
+	bytes = dm_journal_bytes(s->journal);
+	pthread_mutex_unlock(&s->lock);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (s->redis != NULL && s->spooling &&
 	    store_ms_since(retried, &now) >= STORE_RETRY_MS) {
 		*retried = now;
 		store_try_replay(s);
 	}
-	if (store_ms_since(rotated, &now) >= every) {
+	if (store_ms_since(rotated, &now) >= every ||
+	    bytes >= STORE_SEG_BYTES) {
 		*rotated = now;
 		if (s->redis == NULL || !s->spooling)
 			store_rotate(s);
@@ -528,9 +533,12 @@ static int
 store_open(dm_store *s, const dm_store_opts *o, char *err, size_t errlen)
 {
 	snprintf(s->dir, sizeof(s->dir), "%s/journal", o->state_dir);
-	/* No sync of its own: store_commit does it, for every group. */
-	s->journal = dm_journal_open(s->dir, STORE_SEG_BYTES, 0, 0, err,
-	    errlen);
+	/*
+	 * No sync of its own: store_commit does it, for every group. No
+	 * rotation of its own either: the writer rotates (store_chores), so
+	 * that it knows every segment it may remove once shipped.
+	 */
+	s->journal = dm_journal_open(s->dir, 0, 0, 0, err, errlen);
 	if (s->journal == NULL)
 		return -1;
 	if (o->redis_url != NULL && *o->redis_url != '\0') {
