@@ -40,11 +40,16 @@
 
 #define JS_PATH 4096
 
+struct js_gcache;
+
 struct rpt_jsrc {
 	char jdir[JS_PATH];	/* StateDir/journal */
 	char gdir[JS_PATH];	/* StateDir/reports/groups */
 	int lockfd;
 	int gfd;		/* gdir, for syncfs */
+	/* during a fold: the groups touched, each file read once */
+	struct js_gcache *cache;
+	size_t ncache;
 };
 
 /* One journal record, owned, while a segment is folded. */
@@ -60,6 +65,17 @@ struct js_rec {
 struct js_fps {
 	char (*v)[DM_FP_LEN + 1];
 	size_t n, cap;		/* cap: 0 or a power of two */
+};
+
+/*
+ * What a fold needs of a group file, read once per fold run: the
+ * fingerprints its counted chunks hold and the segments folded into it.
+ */
+struct js_gcache {
+	char path[JS_PATH];
+	struct js_fps fps;
+	char **seen;
+	size_t nseen;
 };
 
 struct js_recs {
@@ -414,8 +430,10 @@ done:
 	return rc;
 }
 
-static bool js_group_fps(const char *path, const char *seg,
-    struct js_fps *fps);
+static struct js_gcache *js_cache_get(rpt_jsrc *j, const char *path);
+static void js_cache_forget(rpt_jsrc *j, struct js_gcache *g);
+static bool js_cache_seen(struct js_gcache *g, const char *seg, bool add);
+static void js_cache_clear(rpt_jsrc *j);
 
 /* One group's records (sorted, same group) into its file. */
 static int
@@ -423,8 +441,8 @@ js_fold_group(rpt_jsrc *j, const char *seg, const struct js_rec *r,
     size_t n)
 {
 	struct js_buf chunk = { 0 };
-	struct js_fps fps = { 0 };
 	char path[JS_PATH], *slash;
+	struct js_gcache *g;
 	size_t repeats = 0;
 	int rc = -1;
 
@@ -439,20 +457,24 @@ js_fold_group(rpt_jsrc *j, const char *seg, const struct js_rec *r,
 	if (js_mkdir(path) != 0)
 		goto done;
 	*slash = '/';
+	g = js_cache_get(j, path);
 	/* Folded already (a crash before the segment's removal)? */
-	if (js_group_fps(path, seg, &fps)) {
+	if (js_cache_seen(g, seg, false)) {
 		rc = 0;
 		goto done;
 	}
-	js_chunk(seg, r, n, &fps, &chunk, &repeats);
+	js_chunk(seg, r, n, &g->fps, &chunk, &repeats);
 	rc = chunk.p == NULL ? 0 : js_append(path, chunk.p, chunk.len);
+	if (rc == 0)
+		(void)js_cache_seen(g, seg, true);
+	else
+		js_cache_forget(j, g);	/* its fingerprints ran ahead */
 	if (repeats > 0)
 		dm_log(DM_LOG_INFO, "report: %s: %zu messages offered again "
 		    "(fingerprint seen) not counted twice", path, repeats);
 done:
 	if (rc != 0)
 		dm_err("report: %s: %s", path, strerror(errno));
-	free(fps.v);
 	free(chunk.p);
 	return rc;
 }
@@ -518,6 +540,7 @@ rpt_jsrc_fold(rpt_jsrc *j, size_t *nseg, size_t *nrec)
 		ns++;
 	}
 	free(segs);
+	js_cache_clear(j);
 	if (nseg != NULL)
 		*nseg = ns;
 	if (nrec != NULL)
@@ -944,30 +967,88 @@ js_rows_free(struct js_rows *r)
 	r->nseen = 0;
 }
 
-/*
- * The fingerprints a group file's counted chunks hold, into *fps; true
- * when one of them is seg's (the segment is folded there already). A
- * missing file has none.
- */
+/* Was seg folded into the group? With add, it is now. */
 static bool
-js_group_fps(const char *path, const char *seg, struct js_fps *fps)
+js_cache_seen(struct js_gcache *g, const char *seg, bool add)
+{
+	char **nv;
+	size_t i;
+
+	for (i = 0; i < g->nseen; i++)
+		if (strcmp(g->seen[i], seg) == 0)
+			return true;
+	if (!add)
+		return false;
+	if ((nv = realloc(g->seen, (g->nseen + 1) * sizeof(*nv))) == NULL ||
+	    (nv[g->nseen] = strdup(seg)) == NULL)
+		dm_log_oom();
+	g->seen = nv;
+	g->nseen++;
+	return false;
+}
+
+/*
+ * The group file at path as the fold needs it, read at its first use in
+ * this fold run (a missing file: no fingerprint, no segment).
+ */
+static struct js_gcache *
+js_cache_get(rpt_jsrc *j, const char *path)
 {
 	struct js_rows r = { 0 };
+	struct js_gcache *g, *nv;
 	size_t len = 0, i;
-	bool folded = false;
 	char *buf;
 
+	for (i = 0; i < j->ncache; i++)
+		if (strcmp(j->cache[i].path, path) == 0)
+			return &j->cache[i];
+	if ((nv = realloc(j->cache, (j->ncache + 1) * sizeof(*nv))) == NULL)
+		dm_log_oom();
+	j->cache = nv;
+	g = &j->cache[j->ncache++];
+	memset(g, 0, sizeof(*g));
+	strlcpy(g->path, path, sizeof(g->path));
 	if ((buf = js_slurp(path, &len)) == NULL)
-		return false;
-	r.fps = fps;
+		return g;
+	r.fps = &g->fps;
 	js_parse(&r, buf, len);
 	free(buf);
-	for (i = 0; i < r.nseen; i++)
-		folded |= strcmp(r.seen[i], seg) == 0;
-	js_rows_free(&r);
+	g->seen = r.seen;
+	g->nseen = r.nseen;
 	rpt_src_rows_free(r.v, r.n);
 	free(r.policy);
-	return folded;
+	return g;
+}
+
+static void
+js_cache_free(struct js_gcache *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->nseen; i++)
+		free(g->seen[i]);
+	free(g->seen);
+	free(g->fps.v);
+}
+
+/* Drop one entry: it is read again from its file when next needed. */
+static void
+js_cache_forget(rpt_jsrc *j, struct js_gcache *g)
+{
+	js_cache_free(g);
+	*g = j->cache[--j->ncache];
+}
+
+static void
+js_cache_clear(rpt_jsrc *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->ncache; i++)
+		js_cache_free(&j->cache[i]);
+	free(j->cache);
+	j->cache = NULL;
+	j->ncache = 0;
 }
 
 static dm_status
