@@ -228,7 +228,6 @@ msg_count(mlt_session *s, const dm_verdict *v, const dm_config *c)
 	free(u);
 }
 
-/* Note an Authentication-Results field that carries our authserv-id. */
 /*
  * Every header field a retried message repeats byte for byte: all but
  * Received, which the MTA prepends anew at each attempt (with its queue
@@ -243,6 +242,7 @@ msg_fp_header(mlt_session *s, const char *name, const char *value)
 	dm_fp_field(s->fp, 'V', value);
 }
 
+/* Note an Authentication-Results field that carries our authserv-id. */
 static void
 msg_note_authres(mlt_session *s, const char *value)
 {

@@ -955,14 +955,21 @@ js_slurp(const char *path, size_t *len)
 	return p;
 }
 
+/* A list of segment names and its strings. */
 static void
-js_rows_free(struct js_rows *r)
+js_seen_free(char **seen, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < r->nseen; i++)
-		free(r->seen[i]);
-	free(r->seen);
+	for (i = 0; i < n; i++)
+		free(seen[i]);
+	free(seen);
+}
+
+static void
+js_rows_free(struct js_rows *r)
+{
+	js_seen_free(r->seen, r->nseen);
 	r->seen = NULL;
 	r->nseen = 0;
 }
@@ -1023,11 +1030,7 @@ js_cache_get(rpt_jsrc *j, const char *path)
 static void
 js_cache_free(struct js_gcache *g)
 {
-	size_t i;
-
-	for (i = 0; i < g->nseen; i++)
-		free(g->seen[i]);
-	free(g->seen);
+	js_seen_free(g->seen, g->nseen);
 	free(g->fps.v);
 }
 
