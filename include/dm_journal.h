@@ -65,6 +65,26 @@ dm_status dm_journal_sync(dm_journal *j);
  */
 dm_status dm_journal_rotate(dm_journal *j);
 
+/*
+ * Group commit: a new descriptor of the segment being written (-1 when
+ * there is none, errno set), for an fdatasync by a thread that does not
+ * hold the journal's lock while others append. Records written before
+ * the call are durable once that fdatasync returns 0, even if the
+ * segment is closed meanwhile (closing syncs it too). The caller closes
+ * it.
+ */
+int dm_journal_sync_fd(const dm_journal *j);
+
+/*
+ * The path the segment being written gets when it is closed (its .log
+ * name), so that its writer can remove it once everything in it is
+ * committed elsewhere; false when it holds no record.
+ */
+bool dm_journal_closed_path(const dm_journal *j, char *out, size_t len);
+
+/* Bytes of whole records in the segment being written. */
+size_t dm_journal_bytes(const dm_journal *j);
+
 /* Reading: the closed segments of a directory, oldest first. */
 typedef struct dm_journal_seg {
 	char path[4096];

@@ -8,9 +8,11 @@
  *   P{dom}:meta:G     HASH  policy, begin, end
  *   P{dom}:groups     ZSET  G scored by end: the pending groups
  *   P{dom}:writers    HASH  writer -> highest sequence applied
+ *   P{dom}:fp:G       SET   fingerprints of the messages counted in G:
+ *                           a repeat is not counted again (dm_update.h)
  *   Pdomains          SET   domains with pending groups (its own command,
  *                           sent before the script: cluster-safe)
- * rows and meta expire ttl seconds after the period ends; groups and
+ * rows, meta and fp expire ttl seconds after the period ends; groups and
  * writers are refreshed to the latest such time (ttl 0: no expiry).
  *
  * One dm_redis is one connection: use it from one thread at a time.

@@ -49,6 +49,7 @@ static const char *const cfg_rejpol[] = { "reject", "quarantine", NULL };
 static const char *const cfg_interr[] = { "accept", "tempfail", "reject",
     NULL };
 static const char *const cfg_rptfmt[] = { "rfc7489", "rfc9990", NULL };
+static const char *const cfg_sync[] = { "disk", "written", NULL };
 static const char *const cfg_relaytls[] = { "starttls", "smtps", "none",
     NULL };
 
@@ -224,6 +225,10 @@ static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	  "up to DNSTimeout)" },
 	{ DM_OPT_IO_THREADS, "IOThreads", CFG_INT, "1", 1, 64, NULL,
 	  "threads that read and write the MTA connections" },
+	{ DM_OPT_COUNTER_SYNC, "CounterSync", CFG_ENUM, "disk", 0, 0,
+	  cfg_sync, "what a count is before the MTA gets the reply: disk "
+	  "(fdatasync'd: survives a power loss) or written (survives a "
+	  "killed milter, not a power loss)" },
 };
 
 struct cfg_value {

@@ -21,8 +21,10 @@
  *
  * A record is one line, "<crc32 %08x> <payload length> <payload>\n",
  * written with one write(2). The payload is the fields writer seq domain
- * begin end count policy row, separated by one space, each with '%',
- * space and control bytes written as %XX.
+ * begin end count policy row [fp], separated by one space, each with
+ * '%', space and control bytes written as %XX. The fingerprint field is
+ * written only when the update has one, so that a journal without
+ * fingerprints reads the same in older and newer versions.
  */
 #include "config.h"
 
@@ -56,7 +58,7 @@
 #define STEM_MAX	64		/* "seg-" + 10 + 1 + 10 + 1 + 10 */
 #define NAME_MAX_LEN	(STEM_MAX + 16)
 #define HDR_MAX		32	/* "%08x %zu ": 8 + 1 + 20 + 1 */
-#define NFIELDS		8
+#define NFIELDS		9	/* the last one (fp) optional */
 #define START_TRIES	16
 
 struct dm_journal {
@@ -341,7 +343,8 @@ update_valid(const dm_update *u)
 {
 	return memchr(u->writer, '\0', sizeof(u->writer)) != NULL &&
 	    u->writer[0] != '\0' && u->seq > 0 && u->domain != NULL &&
-	    u->domain[0] != '\0' && u->policy != NULL && u->row != NULL;
+	    u->domain[0] != '\0' && u->policy != NULL && u->row != NULL &&
+	    memchr(u->fp, '\0', sizeof(u->fp)) != NULL;
 }
 
 /* The whole line of u in j->buf: *rec, *len. */
@@ -351,16 +354,17 @@ record_build(dm_journal *j, const dm_update *u, const char **rec,
 {
 	char seq[24], begin[24], end[24], count[16], hdr[HDR_MAX + 1];
 	const char *f[NFIELDS] = { u->writer, seq, u->domain, begin, end,
-	    count, u->policy, u->row };
+	    count, u->policy, u->row, u->fp };
+	size_t nf = u->fp[0] != '\0' ? NFIELDS : NFIELDS - 1;
+	size_t plen = nf - 1, i;
 	char *payload, *p;
-	size_t plen = NFIELDS - 1, i;
 	int h;
 
 	snprintf(seq, sizeof(seq), "%" PRIu64, u->seq);
 	snprintf(begin, sizeof(begin), "%" PRId64, u->begin);
 	snprintf(end, sizeof(end), "%" PRId64, u->end);
 	snprintf(count, sizeof(count), "%" PRIu32, u->count);
-	for (i = 0; i < NFIELDS; i++)
+	for (i = 0; i < nf; i++)
 		plen += esc_len(f[i]);
 	if (HDR_MAX + plen + 1 > j->cap) {
 		size_t ncap = HDR_MAX + plen + 1 + 256;
@@ -371,7 +375,7 @@ record_build(dm_journal *j, const dm_update *u, const char **rec,
 		j->cap = ncap;
 	}
 	payload = p = j->buf + HDR_MAX;
-	for (i = 0; i < NFIELDS; i++) {
+	for (i = 0; i < nf; i++) {
 		if (i > 0)
 			*p++ = ' ';
 		p = esc_put(p, f[i]);
@@ -471,6 +475,31 @@ dm_journal_rotate(dm_journal *j)
 	if (seg_need(j) != DM_OK)
 		return DM_TEMPFAIL;
 	return st;
+}
+
+int
+dm_journal_sync_fd(const dm_journal *j)
+{
+	if (j->fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	return fcntl(j->fd, F_DUPFD_CLOEXEC, 0);
+}
+
+bool
+dm_journal_closed_path(const dm_journal *j, char *out, size_t len)
+{
+	if (j->fd < 0 || j->size == 0)
+		return false;
+	return (size_t)snprintf(out, len, "%s/%s" SEG_LOG, j->dir, j->stem) <
+	    len;
+}
+
+size_t
+dm_journal_bytes(const dm_journal *j)
+{
+	return j->fd < 0 ? 0 : j->size;
 }
 
 /* --- listing and removing segments -------------------------------------- */
@@ -686,20 +715,26 @@ static const char *
 payload_decode(const char *p, size_t n, dm_update *u, char *out)
 {
 	const char *end = p + n, *sp;
-	char *f[NFIELDS];
+	char *f[NFIELDS] = { NULL };
 	uint64_t v;
 	size_t i;
 
 	for (i = 0; i < NFIELDS; i++) {
 		if ((sp = memchr(p, ' ', (size_t)(end - p))) == NULL)
 			sp = end;
-		if ((sp == end) != (i == NFIELDS - 1))
+		if ((i < NFIELDS - 2 && sp == end) ||
+		    (i == NFIELDS - 1 && sp != end))
 			return "wrong number of fields";
 		f[i] = out;
 		if ((out = unesc(p, (size_t)(sp - p), out)) == NULL)
 			return "bad escaping";
-		p = sp + (sp < end);
+		if (sp == end)
+			break;
+		p = sp + 1;
 	}
+	if (f[8] != NULL && (strlen(f[8]) != DM_FP_LEN ||
+	    f[8][strspn(f[8], "0123456789abcdef")] != '\0'))
+		return "bad fingerprint";
 	/* dm_update.h's alphabet: an escaped space or byte is no writer. */
 	if (f[0][0] == '\0' || f[0][strspn(f[0], "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")] != '\0' ||
@@ -717,6 +752,8 @@ payload_decode(const char *p, size_t n, dm_update *u, char *out)
 	u->count = (uint32_t)v;
 	u->policy = f[6];
 	u->row = f[7];
+	if (f[8] != NULL)
+		memcpy(u->fp, f[8], DM_FP_LEN + 1);
 	return NULL;
 }
 

@@ -12,6 +12,11 @@
  * a later one for the same domain cannot run ahead of it, even when
  * someone else reloads the script meanwhile or the dropped connection's
  * commands are still executed by the server after we gave up on them.
+ *
+ * Once per message: an update with a fingerprint (dm_update.h) whose
+ * fingerprint the group's set holds already is a message offered again
+ * after its reply was lost; the script then only records the sequence.
+ * The set expires with the group's rows.
  */
 #include "config.h"
 
@@ -56,14 +61,16 @@ struct dm_redis {
 };
 
 /*
- * KEYS: writers rows meta groups. ARGV: writer seq prev row count policy
- * begin end group ttl. prev is the sequence of the update before this
+ * KEYS: writers rows meta groups fps. ARGV: writer seq prev row count
+ * policy begin end group ttl fp. prev is the sequence of the update
+ * before this
  * one in the same batch for the same writer and domain ("0": none).
  * Sequences are compared as decimal strings: exact for all of uint64.
  * Expiry times are set only when something is created (a row field, the
  * meta hash, a group, a writer), which halves the commands per update.
  * Returns 0 (already applied), 1 (applied), 2 (prev not applied: not
- * applied, retry from prev).
+ * applied, retry from prev), 3 (a repeat of a message counted already:
+ * only the sequence recorded).
  */
 static const char redis_script[] =
     "local function lt(a, b)\n"
@@ -76,6 +83,18 @@ static const char redis_script[] =
     "local ttl = tonumber(ARGV[10])\n"
     "local at = string.format('%d', tonumber(ARGV[8]) + ttl)\n"
     "local fresh = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
+    "if ARGV[11] ~= '' then\n"
+    "  if redis.call('SADD', KEYS[5], ARGV[11]) == 0 then\n"
+    "    if fresh > 0 and ttl > 0 and\n"
+    "        redis.call('TTL', KEYS[1]) == -1 then\n"
+    "      redis.call('EXPIREAT', KEYS[1], at)\n"
+    "    end\n"
+    "    return 3\n"
+    "  end\n"
+    "  if ttl > 0 and redis.call('SCARD', KEYS[5]) == 1 then\n"
+    "    redis.call('EXPIREAT', KEYS[5], at)\n"
+    "  end\n"
+    "end\n"
     "if redis.call('HINCRBY', KEYS[2], ARGV[4], ARGV[5]) ==\n"
     "    tonumber(ARGV[5]) and ttl > 0 then\n"
     "  redis.call('EXPIREAT', KEYS[2], at)\n"
@@ -583,6 +602,8 @@ redis_bad_update(const dm_update *u)
 		return "sequence 0";
 	if (u->policy == NULL || u->row == NULL)
 		return "no policy or row";
+	if (memchr(u->fp, '\0', sizeof(u->fp)) == NULL)
+		return "bad fingerprint";
 	if (u->end <= u->begin || u->begin < 0)
 		return "empty period";
 	return NULL;
@@ -590,7 +611,7 @@ redis_bad_update(const dm_update *u)
 
 struct redis_args {
 	char writers[REDIS_KEY_MAX], rows[REDIS_KEY_MAX];
-	char meta[REDIS_KEY_MAX], groups[REDIS_KEY_MAX];
+	char meta[REDIS_KEY_MAX], groups[REDIS_KEY_MAX], fps[REDIS_KEY_MAX];
 	char group[48], seq[24], prev[24], count[16];
 	char begin[24], end[24], ttl[24];
 };
@@ -627,6 +648,8 @@ redis_fill(const dm_redis *r, const dm_update *u, uint64_t prev,
 	    u->domain, a->group);
 	snprintf(a->groups, sizeof(a->groups), "%s{%s}:groups", r->prefix,
 	    u->domain);
+	snprintf(a->fps, sizeof(a->fps), "%s{%s}:fp:%s", r->prefix,
+	    u->domain, a->group);
 	snprintf(a->seq, sizeof(a->seq), "%" PRIu64, u->seq);
 	snprintf(a->prev, sizeof(a->prev), "%" PRIu64, prev);
 	snprintf(a->count, sizeof(a->count), "%" PRIu32, u->count);
@@ -641,13 +664,13 @@ redis_append(dm_redis *r, const dm_update *u, size_t i)
 {
 	struct redis_args a;
 	const char *sadd[3] = { "SADD", r->domains_key, u[i].domain };
-	const char *eval[17] = { "EVALSHA", r->sha, "4", a.writers, a.rows,
-	    a.meta, a.groups, u[i].writer, a.seq, a.prev, u[i].row, a.count,
-	    u[i].policy, a.begin, a.end, a.group, a.ttl };
+	const char *eval[19] = { "EVALSHA", r->sha, "5", a.writers, a.rows,
+	    a.meta, a.groups, a.fps, u[i].writer, a.seq, a.prev, u[i].row,
+	    a.count, u[i].policy, a.begin, a.end, a.group, a.ttl, u[i].fp };
 
 	redis_fill(r, &u[i], redis_prev_seq(u, i), &a);
 	return redisAppendCommandArgv(r->c, 3, sadd, NULL) == REDIS_OK &&
-	    redisAppendCommandArgv(r->c, 17, eval, NULL) == REDIS_OK;
+	    redisAppendCommandArgv(r->c, 19, eval, NULL) == REDIS_OK;
 }
 
 /* One reply: SADD's (script false) or the script's. */
@@ -673,7 +696,8 @@ redis_check(dm_redis *r, const redisReply *rep, bool script,
 	if (script && rep->integer == 2)
 		return redis_fail(r, DM_TEMPFAIL, "an update is held back: the "
 		    "one before it for its domain was not applied");
-	if (script && rep->integer != 0 && rep->integer != 1)
+	if (script && rep->integer != 0 && rep->integer != 1 &&
+	    rep->integer != 3)
 		return redis_fail(r, DM_TEMPFAIL, "EVALSHA: unexpected %lld",
 		    rep->integer);
 	return DM_OK;

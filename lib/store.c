@@ -1,21 +1,31 @@
 /*
- * lib/store.c - the counters' queue and writer thread (dm_store.h).
+ * lib/store.c - the counters' journal-first path and its writer thread
+ * (dm_store.h).
  *
- * Order is what makes replay exactly-once: Redis skips an update whose
- * sequence is not above the highest it applied for that writer, so the
- * writer must never let a later update reach Redis before an earlier
- * one. Hence two modes. Direct: batches go from the queue to Redis. Spool
- * (Redis failed once): everything goes to the journal, and the thread
- * replays closed segments, oldest first, until a rotation leaves nothing
- * behind; only then back to direct.
+ * Every count goes to the local journal first, in the mail thread, and
+ * is durable before dm_store_put returns (group commit: the threads
+ * waiting together share one fdatasync; the first of them to find none
+ * running starts it, outside the lock, so the next group writes its
+ * records meanwhile). The MTA hears the reply only after that, so a
+ * killed milter never loses a count it answered for.
  *
- * A full queue does not wait either: those updates go to a second
- * journal with a writer id of its own ("...:o"), so their sequence
- * numbers never race the queue's.
+ * With Redis, a copy of each record also goes into a bounded queue, in
+ * sequence order, and the writer thread ships it. Order is what makes
+ * shipping and replay exactly-once: Redis skips an update whose
+ * sequence is not above the highest it applied for that writer, so a
+ * later update must never reach Redis before an earlier one. Hence two
+ * modes. Direct: the queue holds every record since the last rotation
+ * with no hole, and is shipped; a closed segment of ours is removed
+ * once everything in it is shipped. Spool (Redis failed, or the queue
+ * was full once and has a hole): the queue is dropped, the journal alone
+ * holds the counts, and the thread replays closed segments, oldest
+ * first; it rotates first and turns the queue on again under the lock,
+ * so that the queue then holds exactly what the replay does not.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -33,39 +43,51 @@
 
 #define STORE_BATCH		256
 #define STORE_SEG_BYTES		(16u << 20)
-#define STORE_SYNC_MS		100
-#define STORE_SYNC_RECORDS	256
+#define STORE_TICK_MS		100
 #define STORE_RETRY_MS		1000
+/* direct mode: how long a segment collects records before it is closed
+ * and, once shipped, removed */
+#define STORE_SHIP_ROTATE_MS	10000
 /* embedded: how long counts may wait in an open segment, unseen by
  * dmarc-report (which folds only closed ones) */
 #define STORE_ROTATE_MS		60000
 
+/* A closed segment of ours, removable once last is shipped. */
+struct store_seg {
+	char path[4096];
+	uint64_t last;
+};
+
 struct dm_store {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	pthread_mutex_t lock;	/* all below up to the writer's own */
+	pthread_cond_t cond;	/* to the writer: queued, or stop */
+	pthread_cond_t synced;	/* to the mail threads: a commit done */
 	pthread_t thread;
 	bool stop;
-	/* the queue: a ring of updates, owned */
+	dm_journal *journal;
+	char writer[DM_WRITER_MAX];
+	uint64_t seq;		/* the last one appended */
+	uint64_t durable;	/* everything up to it is synced */
+	uint64_t failed;	/* a failed sync covered up to it */
+	bool syncing;		/* a group commit is under way */
+	bool on_disk;		/* CounterSync disk */
+	/* the queue to Redis: copies of records, a ring, owned */
 	dm_update *ring;
 	size_t cap, head, len;
-	char writer[DM_WRITER_MAX];
-	uint64_t seq;
-	/* the overflow journal, under ovf_lock */
-	pthread_mutex_t ovf_lock;
-	dm_journal *ovf;
-	char ovf_writer[DM_WRITER_MAX];
-	uint64_t ovf_seq, ovf_pending;
+	bool queueing;		/* records go into the queue */
+	bool hole;		/* one did not fit: spool mode needed */
+	dm_store_stats st;
 	/* the writer thread's own */
 	dm_redis *redis;	/* NULL: embedded */
-	dm_journal *journal;
 	char dir[4096];
 	bool spooling;
-	uint64_t spooled;	/* appended since the last rotation */
-	dm_store_stats st;	/* under lock */
+	uint64_t shipped;	/* the last sequence of ours in Redis */
+	struct store_seg *segs;	/* closed in direct mode, not removed */
+	size_t nsegs, capsegs;
 };
 
 static void
-store_writer_id(char *out, size_t len, const char *suffix)
+store_writer_id(char *out, size_t len)
 {
 	char host[256] = "host";
 	size_t i;
@@ -77,8 +99,8 @@ store_writer_id(char *out, size_t len, const char *suffix)
 		    (host[i] >= '0' && host[i] <= '9') || host[i] == '.' ||
 		    host[i] == '-'))
 			host[i] = '_';
-	snprintf(out, len, "%.40s:%ld:%lld%s", host, (long)getpid(),
-	    (long long)time(NULL), suffix);
+	snprintf(out, len, "%.40s:%ld:%lld", host, (long)getpid(),
+	    (long long)time(NULL));
 }
 
 static void
@@ -89,53 +111,114 @@ store_count(dm_store *s, uint64_t *field, uint64_t n)
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* ---- the writer thread ------------------------------------------------ */
+/* ---- group commit ------------------------------------------------------ */
 
-/* Append updates to the journal in order; false on a disk failure. */
-static bool
-store_spool(dm_store *s, const dm_update *u, size_t n)
+/*
+ * Under the lock: wait until everything up to seq is synced. One thread
+ * at a time syncs, unlocked, what was appended when it started; the
+ * others wait for it, and one of them starts the next sync if theirs
+ * came later. DM_TEMPFAIL when a failed sync covered seq.
+ */
+static dm_status
+store_commit(dm_store *s, uint64_t seq)
 {
-	size_t i;
+	uint64_t upto;
+	int fd, rc, e;
 
-	for (i = 0; i < n; i++)
-		if (dm_journal_append(s->journal, &u[i]) != DM_OK)
-			return false;
-	s->spooled += n;
-	store_count(s, &s->st.to_journal, n);
-	return true;
+	while (s->durable < seq && s->failed < seq) {
+		if (s->syncing) {
+			pthread_cond_wait(&s->synced, &s->lock);
+			continue;
+		}
+		s->syncing = true;
+		upto = s->seq;
+		fd = dm_journal_sync_fd(s->journal);
+		pthread_mutex_unlock(&s->lock);
+		rc = fd < 0 ? -1 : fdatasync(fd);
+		e = errno;
+		if (fd >= 0)
+			close(fd);
+		pthread_mutex_lock(&s->lock);
+		s->syncing = false;
+		s->st.syncs++;
+		if (rc == 0 && upto > s->durable)
+			s->durable = upto;
+		else if (rc != 0) {
+			dm_err("counters: %s: fdatasync: %s", s->dir,
+			    strerror(e));
+			s->failed = upto;
+		}
+		pthread_cond_broadcast(&s->synced);
+	}
+	return s->durable >= seq ? DM_OK : DM_TEMPFAIL;
 }
 
+/* ---- the writer thread ------------------------------------------------ */
+
 static void
-store_set_spooling(dm_store *s, bool on)
+store_set_spooling(dm_store *s, bool on, const char *why)
 {
-	if (s->spooling != on)
-		dm_log(on ? DM_LOG_WARNING : DM_LOG_NOTICE, on ?
-		    "counters: Redis unavailable, keeping counts in %s" :
-		    "counters: journal replayed, counting into Redis again",
-		    s->dir);
+	if (s->spooling != on && on)
+		dm_log(DM_LOG_WARNING, "counters: %s, keeping counts in %s",
+		    why, s->dir);
+	else if (s->spooling != on)
+		dm_log(DM_LOG_NOTICE, "counters: journal replayed, counting "
+		    "into Redis again");
 	s->spooling = on;
 	pthread_mutex_lock(&s->lock);
 	s->st.spooling = on;
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* One batch taken off the queue: to Redis, else to the journal. */
+/* Spool mode: the queue off and emptied; the journal has it all. */
 static void
-store_write(dm_store *s, dm_update *u, size_t n)
+store_spool(dm_store *s, const char *why)
+{
+	size_t i;
+
+	pthread_mutex_lock(&s->lock);
+	s->queueing = false;
+	s->hole = false;
+	for (i = 0; i < s->len; i++)
+		dm_update_clear(&s->ring[(s->head + i) % s->cap]);
+	s->len = 0;
+	pthread_mutex_unlock(&s->lock);
+	/* The replay takes care of our closed segments now. */
+	s->nsegs = 0;
+	store_set_spooling(s, true, why);
+}
+
+/* Our closed segments whose records are all in Redis go. */
+static void
+store_remove_shipped(dm_store *s)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < s->nsegs; i++) {
+		if (s->segs[i].last <= s->shipped)
+			(void)dm_journal_remove(s->segs[i].path);
+		else
+			s->segs[o++] = s->segs[i];
+	}
+	s->nsegs = o;
+}
+
+/* One batch taken off the queue: to Redis, else spool mode. */
+static void
+store_ship(dm_store *s, dm_update *u, size_t n)
 {
 	size_t done = 0;
 
-	if (s->redis != NULL && !s->spooling) {
-		if (dm_redis_apply(s->redis, u, n, &done) == DM_OK) {
-			store_count(s, &s->st.to_redis, n);
-			return;
-		}
+	if (s->spooling)
+		return;
+	if (dm_redis_apply(s->redis, u, n, &done) != DM_OK) {
 		store_count(s, &s->st.to_redis, done);
-		store_set_spooling(s, true);
+		store_spool(s, "Redis unavailable");
+		return;
 	}
-	if (!store_spool(s, u + done, n - done))
-		dm_err("counters: %zu counts lost: the journal in %s cannot "
-		    "be written", n - done, s->dir);
+	store_count(s, &s->st.to_redis, n);
+	s->shipped = u[n - 1].seq;
+	store_remove_shipped(s);
 }
 
 struct replay {
@@ -173,7 +256,10 @@ replay_one(const dm_update *u, void *arg)
 	return 0;
 }
 
-/* Replay every closed segment; true when all are in Redis and removed. */
+/*
+ * Replay every closed segment (ours and those dead writers left; never
+ * a live writer's, by its lock); true when all are in Redis and gone.
+ */
 static bool
 store_replay_segments(dm_store *s)
 {
@@ -182,7 +268,7 @@ store_replay_segments(dm_store *s)
 	size_t nseg = 0, i, bad = 0;
 	bool ok = true;
 
-	if (dm_journal_segments(s->dir, s->journal, &segs, &nseg) != DM_OK)
+	if (dm_journal_segments(s->dir, NULL, &segs, &nseg) != DM_OK)
 		return false;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		dm_log_oom();
@@ -206,30 +292,37 @@ store_replay_segments(dm_store *s)
 	return ok;
 }
 
-/* Spool mode: is Redis back, and is everything spooled now in it? */
+/*
+ * Spool mode: is Redis back? Then close the segment being written and
+ * turn the queue on, in one step under the lock, and replay.
+ */
 static void
 store_try_replay(dm_store *s)
 {
+	uint64_t upto;
+
 	if (dm_redis_ping(s->redis) != DM_OK)
 		return;
-	pthread_mutex_lock(&s->ovf_lock);
-	if (s->ovf_pending > 0) {
-		(void)dm_journal_rotate(s->ovf);
-		s->ovf_pending = 0;
+	pthread_mutex_lock(&s->lock);
+	(void)dm_journal_rotate(s->journal);
+	s->queueing = true;
+	s->hole = false;
+	upto = s->seq;
+	pthread_mutex_unlock(&s->lock);
+	if (!store_replay_segments(s)) {
+		store_spool(s, "Redis unavailable");
+		return;
 	}
-	pthread_mutex_unlock(&s->ovf_lock);
-	if (s->spooled > 0) {
-		(void)dm_journal_sync(s->journal);
-		(void)dm_journal_rotate(s->journal);
-		s->spooled = 0;
-	}
-	if (store_replay_segments(s) && s->spooled == 0)
-		store_set_spooling(s, false);
+	s->shipped = upto;
+	store_set_spooling(s, false, NULL);
 }
 
-/* Take up to STORE_BATCH updates, waiting at most ms for the first. */
+/*
+ * Take up to STORE_BATCH updates, waiting at most ms for the first.
+ * *hole: the queue lost one; spool mode is due once these are shipped.
+ */
 static size_t
-store_take(dm_store *s, dm_update *out, int ms)
+store_take(dm_store *s, dm_update *out, int ms, bool *hole)
 {
 	struct timespec until;
 	size_t n = 0;
@@ -239,7 +332,7 @@ store_take(dm_store *s, dm_update *out, int ms)
 	until.tv_sec += until.tv_nsec / 1000000000L;
 	until.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&s->lock);
-	while (s->len == 0 && !s->stop &&
+	while (s->len == 0 && !s->stop && !s->hole &&
 	    pthread_cond_timedwait(&s->cond, &s->lock, &until) == 0)
 		;
 	while (s->len > 0 && n < STORE_BATCH) {
@@ -247,6 +340,7 @@ store_take(dm_store *s, dm_update *out, int ms)
 		s->head = (s->head + 1) % s->cap;
 		s->len--;
 	}
+	*hole = s->hole && s->len == 0;
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }
@@ -262,31 +356,53 @@ store_stopping(dm_store *s)
 	return stop;
 }
 
-static bool
-store_ovf_pending(dm_store *s)
+static void
+store_seg_add(dm_store *s, const char *path, uint64_t last)
 {
-	bool p;
+	struct store_seg *nv;
 
-	pthread_mutex_lock(&s->ovf_lock);
-	p = s->ovf_pending > 0;
-	pthread_mutex_unlock(&s->ovf_lock);
-	return p;
+	if (s->nsegs == s->capsegs) {
+		s->capsegs = s->capsegs ? s->capsegs * 2 : 8;
+		nv = reallocarray(s->segs, s->capsegs, sizeof(*nv));
+		if (nv == NULL)
+			dm_log_oom();
+		s->segs = nv;
+	}
+	strlcpy(s->segs[s->nsegs].path, path, sizeof(s->segs[0].path));
+	s->segs[s->nsegs++].last = last;
 }
 
-/* Embedded store: close the segments so that dmarc-report can fold them. */
+/*
+ * Close the segment being written: for dmarc-report to fold (embedded),
+ * or, in direct mode, to be removed once what is in it is shipped.
+ */
 static void
-store_rotate_embedded(dm_store *s)
+store_rotate(dm_store *s)
 {
-	pthread_mutex_lock(&s->ovf_lock);
-	if (s->ovf_pending > 0) {
-		(void)dm_journal_rotate(s->ovf);
-		s->ovf_pending = 0;
+	char path[4096];
+	uint64_t last;
+	bool keep;
+
+	pthread_mutex_lock(&s->lock);
+	keep = dm_journal_closed_path(s->journal, path, sizeof(path)) &&
+	    s->queueing && !s->hole;
+	last = s->seq;
+	(void)dm_journal_rotate(s->journal);
+	pthread_mutex_unlock(&s->lock);
+	if (keep && s->redis != NULL && !s->spooling) {
+		store_seg_add(s, path, last);
+		store_remove_shipped(s);
 	}
-	pthread_mutex_unlock(&s->ovf_lock);
-	if (s->spooled > 0) {
-		(void)dm_journal_rotate(s->journal);
-		s->spooled = 0;
-	}
+}
+
+/* CounterSync written: the thread syncs what the mail threads wrote. */
+static void
+store_sync_written(dm_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!s->on_disk && s->durable < s->seq)
+		(void)store_commit(s, s->seq);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static long
@@ -296,89 +412,110 @@ store_ms_since(const struct timespec *then, const struct timespec *now)
 	    (now->tv_nsec - then->tv_nsec) / 1000000;
 }
 
+/* What the thread does besides shipping, when it is due. */
+static void
+store_chores(dm_store *s, struct timespec *retried, struct timespec *rotated)
+{
+	struct timespec now;
+	long every = s->redis != NULL ? STORE_SHIP_ROTATE_MS : STORE_ROTATE_MS;
+	size_t bytes;
+
+	store_sync_written(s);
+	pthread_mutex_lock(&s->lock);
+	bytes = dm_journal_bytes(s->journal);
+	pthread_mutex_unlock(&s->lock);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (s->redis != NULL && s->spooling &&
+	    store_ms_since(retried, &now) >= STORE_RETRY_MS) {
+		*retried = now;
+		store_try_replay(s);
+	}
+	if (store_ms_since(rotated, &now) >= every ||
+	    bytes >= STORE_SEG_BYTES) {
+		*rotated = now;
+		if (s->redis == NULL || !s->spooling)
+			store_rotate(s);
+	}
+}
+
 static void *
 store_thread(void *arg)
 {
 	dm_store *s = arg;
 	dm_update *batch;
-	struct timespec last = { 0, 0 }, rotated, now;
+	struct timespec retried = { 0, 0 }, rotated;
 	size_t n, i;
+	bool hole;
 
 	if ((batch = calloc(STORE_BATCH, sizeof(*batch))) == NULL)
 		dm_log_oom();
 	clock_gettime(CLOCK_MONOTONIC, &rotated);
 	for (;;) {
-		n = store_take(s, batch, STORE_SYNC_MS);
+		n = store_take(s, batch, STORE_TICK_MS, &hole);
 		if (n > 0)
-			store_write(s, batch, n);
+			store_ship(s, batch, n);
 		for (i = 0; i < n; i++)
 			dm_update_clear(&batch[i]);
-		if (n < STORE_BATCH)
-			(void)dm_journal_sync(s->journal);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (s->redis != NULL && (s->spooling || store_ovf_pending(s)) &&
-		    store_ms_since(&last, &now) >= STORE_RETRY_MS) {
-			last = now;
-			store_try_replay(s);
-		}
-		if (s->redis == NULL &&
-		    store_ms_since(&rotated, &now) >= STORE_ROTATE_MS) {
-			rotated = now;
-			store_rotate_embedded(s);
-		}
+		if (hole && !s->spooling)
+			store_spool(s, "queue full (CounterQueueSize)");
+		store_chores(s, &retried, &rotated);
 		if (store_stopping(s))
 			break;
 	}
+	/* Stopping with everything shipped: our journal holds nothing new. */
+	if (s->redis != NULL && !s->spooling)
+		store_rotate(s);
 	free(batch);
 	return NULL;
 }
 
 /* ---- the mail threads' side ------------------------------------------- */
 
-/* Queue full: straight to the overflow journal, in its own order. */
-static dm_status
-store_overflow(dm_store *s, dm_update *u)
+/* Under the lock: u (appended) into the queue, or the queue has a hole. */
+static void
+store_enqueue(dm_store *s, dm_update *u)
 {
-	dm_status st;
-
-	pthread_mutex_lock(&s->ovf_lock);
-	if (s->ovf_pending == 0)
-		dm_warn("counters: queue full (%zu), counts go to the journal "
-		    "directly", s->cap);
-	strlcpy(u->writer, s->ovf_writer, sizeof(u->writer));
-	u->seq = ++s->ovf_seq;
-	st = dm_journal_append(s->ovf, u);
-	if (st == DM_OK)
-		s->ovf_pending++;
-	pthread_mutex_unlock(&s->ovf_lock);
-	store_count(s, &s->st.overflow, 1);
-	dm_update_clear(u);
-	return st;
+	if (!s->queueing) {
+		dm_update_clear(u);
+		return;
+	}
+	if (s->len == s->cap) {
+		s->queueing = false;
+		s->hole = true;
+		s->st.overflow++;
+		dm_update_clear(u);
+		return;
+	}
+	s->ring[(s->head + s->len) % s->cap] = *u;
+	s->len++;
+	s->st.queued++;
+	memset(u, 0, sizeof(*u));
 }
 
 dm_status
 dm_store_put(dm_store *s, dm_update *u, size_t n)
 {
 	dm_status st = DM_OK;
+	uint64_t mine = 0;
 	size_t i;
 
+	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < n; i++) {
-		pthread_mutex_lock(&s->lock);
-		if (s->len < s->cap) {
-			strlcpy(u[i].writer, s->writer, sizeof(u[i].writer));
-			u[i].seq = ++s->seq;
-			s->ring[(s->head + s->len) % s->cap] = u[i];
-			s->len++;
-			s->st.queued++;
-			pthread_cond_signal(&s->cond);
-			pthread_mutex_unlock(&s->lock);
-			memset(&u[i], 0, sizeof(u[i]));
+		strlcpy(u[i].writer, s->writer, sizeof(u[i].writer));
+		u[i].seq = s->seq + 1;
+		if (dm_journal_append(s->journal, &u[i]) != DM_OK) {
+			st = DM_TEMPFAIL;	/* logged */
+			dm_update_clear(&u[i]);
 			continue;
 		}
-		pthread_mutex_unlock(&s->lock);
-		if (store_overflow(s, &u[i]) != DM_OK)
-			st = DM_TEMPFAIL;
+		mine = ++s->seq;
+		s->st.to_journal++;
+		store_enqueue(s, &u[i]);
 	}
+	pthread_cond_signal(&s->cond);
+	if (mine > 0 && s->on_disk && store_commit(s, mine) != DM_OK)
+		st = DM_TEMPFAIL;
+	pthread_mutex_unlock(&s->lock);
 	return st;
 }
 
@@ -396,13 +533,13 @@ static int
 store_open(dm_store *s, const dm_store_opts *o, char *err, size_t errlen)
 {
 	snprintf(s->dir, sizeof(s->dir), "%s/journal", o->state_dir);
-	s->journal = dm_journal_open(s->dir, STORE_SEG_BYTES, STORE_SYNC_MS,
-	    STORE_SYNC_RECORDS, err, errlen);
+	/*
+	 * No sync of its own: store_commit does it, for every group. No
+	 * rotation of its own either: the writer rotates (store_chores), so
+	 * that it knows every segment it may remove once shipped.
+	 */
+	s->journal = dm_journal_open(s->dir, 0, 0, 0, err, errlen);
 	if (s->journal == NULL)
-		return -1;
-	s->ovf = dm_journal_open(s->dir, STORE_SEG_BYTES, STORE_SYNC_MS,
-	    STORE_SYNC_RECORDS, err, errlen);
-	if (s->ovf == NULL)
 		return -1;
 	if (o->redis_url != NULL && *o->redis_url != '\0') {
 		s->redis = dm_redis_new(o->redis_url, o->prefix, o->timeout_ms,
@@ -422,10 +559,11 @@ store_release(dm_store *s)
 	for (i = 0; i < s->len; i++)
 		dm_update_clear(&s->ring[(s->head + i) % s->cap]);
 	free(s->ring);
-	dm_journal_close(s->ovf);
 	dm_journal_close(s->journal);
+	store_remove_shipped(s);
+	free(s->segs);
 	dm_redis_free(s->redis);
-	pthread_mutex_destroy(&s->ovf_lock);
+	pthread_cond_destroy(&s->synced);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
@@ -440,12 +578,12 @@ dm_store_new(const dm_store_opts *o, char *err, size_t errlen)
 		dm_log_oom();
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
-	pthread_mutex_init(&s->ovf_lock, NULL);
+	pthread_cond_init(&s->synced, NULL);
 	s->cap = o->queue_max > 0 ? o->queue_max : 65536;
 	if ((s->ring = calloc(s->cap, sizeof(*s->ring))) == NULL)
 		dm_log_oom();
-	store_writer_id(s->writer, sizeof(s->writer), "");
-	store_writer_id(s->ovf_writer, sizeof(s->ovf_writer), ":o");
+	s->on_disk = o->sync != DM_STORE_SYNC_WRITTEN;
+	store_writer_id(s->writer, sizeof(s->writer));
 	if (store_open(s, o, err, errlen) != 0)
 		goto fail;
 	s->st.spooling = s->spooling;

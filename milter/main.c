@@ -273,6 +273,7 @@ main_store(const dm_config *c, char *err, size_t errlen)
 	o.ttl_sec = dm_config_int(c, DM_OPT_REDIS_TTL);
 	o.state_dir = dm_config_str(c, DM_OPT_STATE_DIR);
 	o.queue_max = (size_t)dm_config_int(c, DM_OPT_COUNTER_QUEUE);
+	o.sync = (int)dm_config_int(c, DM_OPT_COUNTER_SYNC);
 	return dm_store_new(&o, err, errlen);
 }
 

@@ -39,6 +39,7 @@ struct mlt_session {
 	int nauthres;		/* Authentication-Results fields seen */
 	int *forged;		/* 1-based indexes of ours among them */
 	size_t nforged, capforged;
+	dm_fp *fp;		/* the message's fingerprint, being fed */
 };
 
 static void msg_internal_error(mlt_session *s, mlt_outcome *out);
@@ -80,6 +81,7 @@ mlt_session_free(mlt_session *s)
 		return;
 	mlt_msg_end(s);
 	free(s->forged);
+	dm_fp_free(s->fp);
 	free(s);
 }
 
@@ -150,6 +152,11 @@ mlt_msg_begin(mlt_session *s, const char *qid, const char *mail_from,
 	    sizeof(s->qid));
 	s->rt = mlt_runtime_get();
 	msg_inflight_add(1);
+	if (s->fp == NULL && (s->fp = dm_fp_new()) == NULL)
+		dm_log_oom();
+	dm_fp_reset(s->fp);
+	dm_fp_field(s->fp, 'I', s->ip);
+	dm_fp_field(s->fp, 'M', mail_from);
 	if (s->ignored || (authenticated &&
 	    dm_config_bool(mlt_runtime_config(s->rt),
 	    DM_OPT_IGNORE_AUTH_CLIENTS))) {
@@ -175,6 +182,8 @@ mlt_msg_rcpt(mlt_session *s, const char *rcpt)
 {
 	const char *at;
 
+	if (s->rt != NULL)
+		dm_fp_field(s->fp, 'R', rcpt);
 	if (s->rt == NULL || s->rcpt_domain[0] != '\0' || rcpt == NULL ||
 	    (at = strrchr(rcpt, '@')) == NULL)
 		return;
@@ -185,16 +194,19 @@ mlt_msg_rcpt(mlt_session *s, const char *rcpt)
 }
 
 /*
- * One count per policy domain that asked for reports. The store takes
- * the rows and never waits on Redis.
+ * One count per policy domain that asked for reports, with the
+ * message's fingerprint, so that a message counted whose reply was lost
+ * (we died before answering) is not counted again when it is retried.
+ * The store takes the rows and never waits on Redis.
  */
 static void
 msg_count(mlt_session *s, const dm_verdict *v, const dm_config *c)
 {
 	static const char *const methods[] = { "treewalk", "psl" };
 	dm_row_ctx rc = { 0 };
+	char fp[DM_FP_LEN + 1];
 	dm_update *u;
-	size_t n;
+	size_t n, i;
 
 	if (counters == NULL)
 		return;
@@ -207,10 +219,28 @@ msg_count(mlt_session *s, const dm_verdict *v, const dm_config *c)
 	rc.method = methods[dm_config_int(c, DM_OPT_ORG_DOMAIN_METHOD) == 1];
 	if (dm_row_build(v, &rc, &u, &n) != DM_OK)
 		dm_log_oom();
+	dm_fp_final(s->fp, fp);
+	for (i = 0; i < n; i++)
+		memcpy(u[i].fp, fp, sizeof(fp));
+	/* Returns once the count is on disk: before the MTA hears us. */
 	if (n > 0 && dm_store_put(counters, u, n) != DM_OK)
-		dm_err("%s: count lost: neither queue nor journal took it",
+		dm_err("%s: count lost: the journal could not write or sync it",
 		    s->qid);
 	free(u);
+}
+
+/*
+ * Every header field a retried message repeats byte for byte: all but
+ * Received, which the MTA prepends anew at each attempt (with its queue
+ * id and time).
+ */
+static void
+msg_fp_header(mlt_session *s, const char *name, const char *value)
+{
+	if (strcasecmp(name, "Received") == 0)
+		return;
+	dm_fp_field(s->fp, 'H', name);
+	dm_fp_field(s->fp, 'V', value);
 }
 
 /* Note an Authentication-Results field that carries our authserv-id. */
@@ -239,6 +269,8 @@ msg_note_authres(mlt_session *s, const char *value)
 dm_status
 mlt_msg_header(mlt_session *s, const char *name, const char *value)
 {
+	if (s->rt != NULL)
+		msg_fp_header(s, name, value);
 	if (s->rt != NULL &&
 	    strcasecmp(name, "Authentication-Results") == 0)
 		msg_note_authres(s, value);
@@ -260,6 +292,8 @@ mlt_msg_eoh(mlt_session *s)
 dm_status
 mlt_msg_body(mlt_session *s, const unsigned char *p, size_t len)
 {
+	if (s->rt != NULL)
+		dm_fp_body(s->fp, p, len);
 	if (s->msg == NULL || s->failed[0] != '\0')
 		return DM_OK;
 	return dm_msg_body(s->msg, p, len);
@@ -402,7 +436,9 @@ mlt_msg_eom(mlt_session *s, const char *qid, mlt_outcome *out)
 	    "DMARC policy of %s", v->nauthors ?
 	    v->authors[v->decisive].disc.policy_domain : "the author");
 	msg_log(s, v, &out->action);
-	msg_count(s, v, c);
+	/* Counted at its final disposition: a 4xx is not one (a retry is). */
+	if (out->action.kind != DM_ACT_TEMPFAIL)
+		msg_count(s, v, c);
 }
 
 void

@@ -5,7 +5,12 @@
  *
  * A chunk in a group file:
  *   "@ <segment> <lines> <crc32 8 hex> <body bytes>\n" then the body:
- *   "P <policy text>\n" and one "R <count> <row text>\n" per row.
+ *   "P <policy text>\n", one "R <count> <row text>\n" per row and one
+ *   "F <fingerprint>\n" per message counted that had one.
+ * A record whose fingerprint a counted chunk of its group holds already
+ * is a message offered again after its reply was lost: it is folded as
+ * nothing, as Redis's script does (dm_redis.h). The group file is the
+ * memory of that, and goes with the group once it is reported.
  * Policy and row texts are the canonical escaped texts of dm_row.h:
  * they hold no space and no control byte, so a line cannot be forged.
  */
@@ -35,11 +40,16 @@
 
 #define JS_PATH 4096
 
+struct js_gcache;
+
 struct rpt_jsrc {
 	char jdir[JS_PATH];	/* StateDir/journal */
 	char gdir[JS_PATH];	/* StateDir/reports/groups */
 	int lockfd;
 	int gfd;		/* gdir, for syncfs */
+	/* during a fold: the groups touched, each file read once */
+	struct js_gcache *cache;
+	size_t ncache;
 };
 
 /* One journal record, owned, while a segment is folded. */
@@ -48,6 +58,24 @@ struct js_rec {
 	int64_t begin, end;
 	char polid[17];
 	uint64_t count;
+	char fp[DM_FP_LEN + 1];
+};
+
+/* Fingerprints of one group: an open-addressing set of hex strings. */
+struct js_fps {
+	char (*v)[DM_FP_LEN + 1];
+	size_t n, cap;		/* cap: 0 or a power of two */
+};
+
+/*
+ * What a fold needs of a group file, read once per fold run: the
+ * fingerprints its counted chunks hold and the segments folded into it.
+ */
+struct js_gcache {
+	char path[JS_PATH];
+	struct js_fps fps;
+	char **seen;
+	size_t nseen;
 };
 
 struct js_recs {
@@ -205,8 +233,48 @@ js_collect(const dm_update *u, void *arg)
 	r->begin = u->begin;
 	r->end = u->end;
 	r->count = u->count;
+	memcpy(r->fp, u->fp, sizeof(r->fp));
 	dm_update_policy_id(u->policy, r->polid);
 	return 0;
+}
+
+static size_t
+js_fps_slot(const struct js_fps *f, const char *fp)
+{
+	size_t h = 0, i;
+
+	for (i = 0; i < 16 && fp[i] != '\0'; i++)
+		h = h * 31 + (unsigned char)fp[i];
+	for (i = h & (f->cap - 1); f->v[i][0] != '\0' &&
+	    strcmp(f->v[i], fp) != 0; i = (i + 1) & (f->cap - 1))
+		;
+	return i;
+}
+
+/* Add fp; false when it was there already. */
+static bool
+js_fps_add(struct js_fps *f, const char *fp)
+{
+	struct js_fps g;
+	size_t i;
+
+	if (2 * (f->n + 1) > f->cap) {
+		g.cap = f->cap ? f->cap * 2 : 64;
+		g.n = 0;
+		if ((g.v = calloc(g.cap, sizeof(*g.v))) == NULL)
+			dm_log_oom();
+		for (i = 0; i < f->cap; i++)
+			if (f->v[i][0] != '\0')
+				(void)js_fps_add(&g, f->v[i]);
+		free(f->v);
+		*f = g;
+	}
+	i = js_fps_slot(f, fp);
+	if (f->v[i][0] != '\0')
+		return false;
+	strlcpy(f->v[i], fp, sizeof(f->v[i]));
+	f->n++;
+	return true;
 }
 
 static int
@@ -276,23 +344,54 @@ js_add(struct js_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-/* The chunk of one group: header then body, in one buffer. */
+/* Is r a message the group counted already? If not, it is now. */
+static bool
+js_repeat(struct js_fps *fps, const struct js_rec *r, struct js_buf *fl,
+    size_t *lines)
+{
+	if (r->fp[0] == '\0')
+		return false;
+	if (!js_fps_add(fps, r->fp))
+		return true;
+	js_add(fl, "F %s\n", r->fp);
+	(*lines)++;
+	return false;
+}
+
+/*
+ * The chunk of one group: header then body, in one buffer; nothing when
+ * every record was a repeat (*repeats counts them).
+ */
 static void
 js_chunk(const char *seg, const struct js_rec *r, size_t n,
-    struct js_buf *out)
+    struct js_fps *fps, struct js_buf *out, size_t *repeats)
 {
-	struct js_buf body = { 0 };
-	size_t i = 0, lines = 1;
+	struct js_buf body = { 0 }, fl = { 0 };
+	size_t i = 0, lines = 1, rows = 0;
 	const char *row;
 	uint64_t sum;
 
 	js_add(&body, "P %s\n", r[0].policy);
 	while (i < n) {
 		row = r[i].row;
-		for (sum = 0; i < n && strcmp(r[i].row, row) == 0; i++)
-			sum += r[i].count;
+		for (sum = 0; i < n && strcmp(r[i].row, row) == 0; i++) {
+			if (js_repeat(fps, &r[i], &fl, &lines))
+				(*repeats)++;
+			else
+				sum += r[i].count;
+		}
+		if (sum == 0)
+			continue;
 		js_add(&body, "R %" PRIu64 " %s\n", sum, row);
 		lines++;
+		rows++;
+	}
+	if (fl.p != NULL)
+		js_add(&body, "%s", fl.p);
+	free(fl.p);
+	if (rows == 0) {
+		free(body.p);
+		return;
 	}
 	js_add(out, "@ %s %zu %08lx %zu\n", seg, lines,
 	    crc32(0L, (const Bytef *)body.p, (uInt)body.len), body.len);
@@ -331,6 +430,11 @@ done:
 	return rc;
 }
 
+static struct js_gcache *js_cache_get(rpt_jsrc *j, const char *path);
+static void js_cache_forget(rpt_jsrc *j, struct js_gcache *g);
+static bool js_cache_seen(struct js_gcache *g, const char *seg, bool add);
+static void js_cache_clear(rpt_jsrc *j);
+
 /* One group's records (sorted, same group) into its file. */
 static int
 js_fold_group(rpt_jsrc *j, const char *seg, const struct js_rec *r,
@@ -338,6 +442,8 @@ js_fold_group(rpt_jsrc *j, const char *seg, const struct js_rec *r,
 {
 	struct js_buf chunk = { 0 };
 	char path[JS_PATH], *slash;
+	struct js_gcache *g;
+	size_t repeats = 0;
 	int rc = -1;
 
 	if (!js_path(j, r->domain, r->begin, r->end, r->polid, ".g", path,
@@ -351,8 +457,21 @@ js_fold_group(rpt_jsrc *j, const char *seg, const struct js_rec *r,
 	if (js_mkdir(path) != 0)
 		goto done;
 	*slash = '/';
-	js_chunk(seg, r, n, &chunk);
-	rc = js_append(path, chunk.p, chunk.len);
+	g = js_cache_get(j, path);
+	/* Folded already (a crash before the segment's removal)? */
+	if (js_cache_seen(g, seg, false)) {
+		rc = 0;
+		goto done;
+	}
+	js_chunk(seg, r, n, &g->fps, &chunk, &repeats);
+	rc = chunk.p == NULL ? 0 : js_append(path, chunk.p, chunk.len);
+	if (rc == 0)
+		(void)js_cache_seen(g, seg, true);
+	else
+		js_cache_forget(j, g);	/* its fingerprints ran ahead */
+	if (repeats > 0)
+		dm_log(DM_LOG_INFO, "report: %s: %zu messages offered again "
+		    "(fingerprint seen) not counted twice", path, repeats);
 done:
 	if (rc != 0)
 		dm_err("report: %s: %s", path, strerror(errno));
@@ -421,6 +540,7 @@ rpt_jsrc_fold(rpt_jsrc *j, size_t *nseg, size_t *nrec)
 		ns++;
 	}
 	free(segs);
+	js_cache_clear(j);
 	if (nseg != NULL)
 		*nseg = ns;
 	if (nrec != NULL)
@@ -675,6 +795,7 @@ struct js_rows {
 	char *policy;
 	char **seen;		/* segments already counted */
 	size_t nseen, bad;
+	struct js_fps *fps;	/* NULL, or where the F lines go */
 };
 
 /* Was this segment counted already? If not, it is now. */
@@ -726,6 +847,13 @@ js_body(struct js_rows *r, const char *p, const char *end)
 			if ((r->policy = strndup(p + 2, (size_t)(nl - p - 2)))
 			    == NULL)
 				dm_log_oom();
+		} else if (p[0] == 'F' && p[1] == ' ' && r->fps != NULL &&
+		    nl - p - 2 == DM_FP_LEN) {
+			char fp[DM_FP_LEN + 1];
+
+			memcpy(fp, p + 2, DM_FP_LEN);
+			fp[DM_FP_LEN] = '\0';
+			(void)js_fps_add(r->fps, fp);
 		} else if (p[0] == 'R' && p[1] == ' ') {
 			c = strtoull(p + 2, &e, 10);
 			sp = e;
@@ -827,6 +955,105 @@ js_slurp(const char *path, size_t *len)
 	return p;
 }
 
+/* A list of segment names and its strings. */
+static void
+js_seen_free(char **seen, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(seen[i]);
+	free(seen);
+}
+
+static void
+js_rows_free(struct js_rows *r)
+{
+	js_seen_free(r->seen, r->nseen);
+	r->seen = NULL;
+	r->nseen = 0;
+}
+
+/* Was seg folded into the group? With add, it is now. */
+static bool
+js_cache_seen(struct js_gcache *g, const char *seg, bool add)
+{
+	char **nv;
+	size_t i;
+
+	for (i = 0; i < g->nseen; i++)
+		if (strcmp(g->seen[i], seg) == 0)
+			return true;
+	if (!add)
+		return false;
+	if ((nv = realloc(g->seen, (g->nseen + 1) * sizeof(*nv))) == NULL ||
+	    (nv[g->nseen] = strdup(seg)) == NULL)
+		dm_log_oom();
+	g->seen = nv;
+	g->nseen++;
+	return false;
+}
+
+/*
+ * The group file at path as the fold needs it, read at its first use in
+ * this fold run (a missing file: no fingerprint, no segment).
+ */
+static struct js_gcache *
+js_cache_get(rpt_jsrc *j, const char *path)
+{
+	struct js_rows r = { 0 };
+	struct js_gcache *g, *nv;
+	size_t len = 0, i;
+	char *buf;
+
+	for (i = 0; i < j->ncache; i++)
+		if (strcmp(j->cache[i].path, path) == 0)
+			return &j->cache[i];
+	if ((nv = realloc(j->cache, (j->ncache + 1) * sizeof(*nv))) == NULL)
+		dm_log_oom();
+	j->cache = nv;
+	g = &j->cache[j->ncache++];
+	memset(g, 0, sizeof(*g));
+	strlcpy(g->path, path, sizeof(g->path));
+	if ((buf = js_slurp(path, &len)) == NULL)
+		return g;
+	r.fps = &g->fps;
+	js_parse(&r, buf, len);
+	free(buf);
+	g->seen = r.seen;
+	g->nseen = r.nseen;
+	rpt_src_rows_free(r.v, r.n);
+	free(r.policy);
+	return g;
+}
+
+static void
+js_cache_free(struct js_gcache *g)
+{
+	js_seen_free(g->seen, g->nseen);
+	free(g->fps.v);
+}
+
+/* Drop one entry: it is read again from its file when next needed. */
+static void
+js_cache_forget(rpt_jsrc *j, struct js_gcache *g)
+{
+	js_cache_free(g);
+	*g = j->cache[--j->ncache];
+}
+
+static void
+js_cache_clear(rpt_jsrc *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->ncache; i++)
+		js_cache_free(&j->cache[i]);
+	free(j->cache);
+	j->cache = NULL;
+	j->ncache = 0;
+}
+
 static dm_status
 js_read(void *h, const rpt_group *g, char **policy, rpt_rowc **rows,
     size_t *n)
@@ -834,7 +1061,7 @@ js_read(void *h, const rpt_group *g, char **policy, rpt_rowc **rows,
 	rpt_jsrc *j = h;
 	struct js_rows r = { 0 };
 	char path[JS_PATH], *buf;
-	size_t len = 0, i;
+	size_t len = 0;
 
 	if (!js_gpath(j, g, ".g", path, sizeof(path)))
 		return DM_PERMFAIL;
@@ -846,9 +1073,7 @@ js_read(void *h, const rpt_group *g, char **policy, rpt_rowc **rows,
 	free(buf);
 	if (r.bad > 0)
 		dm_warn("report: %s: %zu damaged lines skipped", path, r.bad);
-	for (i = 0; i < r.nseen; i++)
-		free(r.seen[i]);
-	free(r.seen);
+	js_rows_free(&r);
 	if (r.policy == NULL) {
 		rpt_src_rows_free(r.v, r.n);
 		return DM_NOTFOUND;

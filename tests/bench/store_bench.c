@@ -1,14 +1,18 @@
 /*
  * tests/bench/store_bench.c - counts per second through the milter's
- * counters path (dm_store: queue, writer thread, Redis script) into a
- * running Redis, and Redis memory per distinct row. Prints figures; it
- * asserts nothing (make bench, or run it by hand).
+ * counters path (dm_store: journal group commit, queue, writer thread,
+ * Redis script) into a running Redis, the latency a put adds to end of
+ * data (p50/p99: the group commit's wait), and Redis memory per distinct
+ * row. Prints figures; it asserts nothing (make bench, or by hand).
  *
- * Usage: store_bench REDIS_URL STATE_DIR [updates [threads [rows]]]
+ * Usage: store_bench REDIS_URL STATE_DIR [updates [threads [rows
+ *        [disk|written]]]]
+ * STATE_DIR's filesystem is the one measured (a disk, or a tmpfs).
  * The Redis should be private: its memory figure is read from INFO.
  */
 #include "config.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +28,7 @@ struct bench {
 	dm_store *st;
 	long per_thread, rows;
 	int id;
+	double *lat;		/* seconds per put */
 };
 
 static double
@@ -40,6 +45,7 @@ bench_thread(void *arg)
 {
 	struct bench *b = arg;
 	dm_update u;
+	double t;
 	long i;
 
 	for (i = 0; i < b->per_thread; i++) {
@@ -52,12 +58,44 @@ bench_thread(void *arg)
 		    "reject;r=;ad=;dkim=fail;spf=fail;as=x.example/mfrom/fail;",
 		    (i / 10) % b->rows, i % 10) < 0)
 			dm_log_oom();
-		u.begin = 1795564800;
+		/* today: a period already expired would be dropped */
+		u.begin = (int64_t)time(NULL) - (int64_t)time(NULL) % 86400;
 		u.end = u.begin + 86400;
 		u.count = 1;
+		snprintf(u.fp, sizeof(u.fp), "%08x%024lx", b->id, i);
+		t = now_sec();
 		(void)dm_store_put(b->st, &u, 1);
+		b->lat[i] = now_sec() - t;
 	}
 	return NULL;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* p50, p99 and max of every thread's put latencies, in microseconds. */
+static void
+print_latency(struct bench *b, int threads)
+{
+	long n = b[0].per_thread * threads, i, k = 0;
+	double *all = malloc((size_t)n * sizeof(*all));
+	int t;
+
+	if (all == NULL)
+		dm_log_oom();
+	for (t = 0; t < threads; t++)
+		for (i = 0; i < b[t].per_thread; i++)
+			all[k++] = b[t].lat[i];
+	qsort(all, (size_t)n, sizeof(*all), cmp_double);
+	printf("put latency (the wait at end of data): p50 %.1f us, p99 %.1f "
+	    "us, max %.1f us\n", all[n / 2] * 1e6, all[n * 99 / 100] * 1e6,
+	    all[n - 1] * 1e6);
+	free(all);
 }
 
 /* The sum of every rows hash, through SCAN; -1 on error. */
@@ -101,6 +139,7 @@ main(int argc, char **argv)
 	int threads = 4;
 	long long mem0 = 0, mem1 = 0, got = 0;
 	char err[512];
+	dm_store_stats sst;
 	redisContext *c;
 	double t0, t1, t2;
 
@@ -116,6 +155,8 @@ main(int argc, char **argv)
 		    atoi(argv[4]);
 	if (argc > 5)
 		rows = atol(argv[5]) < 1 ? 1 : atol(argv[5]);
+	if (argc > 6 && strcmp(argv[6], "written") == 0)
+		o.sync = DM_STORE_SYNC_WRITTEN;
 	dm_log_open("store_bench", NULL, DM_LOG_TO_STDERR);
 	if (strncmp(argv[1], "unix://", 7) != 0 ||
 	    (c = redisConnectUnix(argv[1] + 7)) == NULL || c->err) {
@@ -139,6 +180,9 @@ main(int argc, char **argv)
 		b[i].per_thread = n / threads;
 		b[i].rows = rows;
 		b[i].id = (int)i;
+		if ((b[i].lat = calloc((size_t)b[i].per_thread,
+		    sizeof(double))) == NULL)
+			dm_log_oom();
 		pthread_create(&t[i], NULL, bench_thread, &b[i]);
 	}
 	for (i = 0; i < threads; i++)
@@ -148,15 +192,21 @@ main(int argc, char **argv)
 	    got < (n / threads) * threads && now_sec() - t0 < 600)
 		;
 	t2 = now_sec();
+	dm_store_get_stats(b[0].st, &sst);
 	dm_store_free(b[0].st);
 	printf("updates: %ld from %d threads, %ld distinct rows x 10 domains\n",
 	    (n / threads) * threads, threads, rows);
-	printf("enqueue: %.0f updates/s (mail threads' cost: %.2f us each)\n",
-	    (double)n / (t1 - t0), (t1 - t0) * 1e6 / (double)n);
+	printf("put (%s): %.0f updates/s from the mail threads, %" PRIu64
+	    " fdatasyncs (%.1f counts each)\n", o.sync == DM_STORE_SYNC_WRITTEN
+	    ? "written" : "disk", (double)n / (t1 - t0), sst.syncs,
+	    sst.syncs ? (double)n / (double)sst.syncs : 0.0);
+	print_latency(b, threads);
 	printf("in Redis: %lld counted, %.0f updates/s end to end\n", got,
 	    (double)got / (t2 - t0));
 	printf("Redis used_memory per distinct row: %.0f bytes\n",
 	    (double)(mem1 - mem0) / (double)(rows * 10));
 	redisFree(c);
+	for (i = 0; i < threads; i++)
+		free(b[i].lat);
 	return got == (n / threads) * threads ? 0 : 1;
 }

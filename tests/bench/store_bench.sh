@@ -1,7 +1,10 @@
 #!/bin/sh
 # tests/bench/store_bench.sh - runs store_bench against a private
 # redis-server in a temporary directory, stopped by PID at the end.
-# Usage: store_bench.sh PATH_TO_store_bench [updates [threads [rows]]]
+# Usage: store_bench.sh PATH_TO_store_bench [updates [threads [rows
+#        [disk|written]]]]
+# STORE_STATE=DIR puts the journal there (a tmpfs, say) instead of
+# under the temporary directory.
 set -u
 bin=$1; shift
 tmp=$(mktemp -d /tmp/store_bench.XXXXXX)
@@ -14,4 +17,5 @@ until redis-cli -s "$tmp/redis.sock" ping >/dev/null 2>&1; do
 	i=$((i + 1)); [ $i -gt 100 ] && { echo "redis-server did not start"; exit 1; }
 	sleep 0.1
 done
-"$bin" "unix://$tmp/redis.sock" "$tmp/state" "$@"
+state=${STORE_STATE:-$tmp/state}
+"$bin" "unix://$tmp/redis.sock" "$state" "$@"

@@ -140,6 +140,7 @@ LOOP_LUA = r"""
 local msgs = {%(msgs)s}
 local order = {%(order)s}
 local total, per_conn, tag = %(total)d, %(per_conn)d, %(tag)s
+local nonce = %(nonce)s
 local sock = %(sock)s
 local bad, n, in_conn = 0, 0, 0
 local conn, cur_ip = nil, nil
@@ -169,6 +170,9 @@ while n < total do
   for i, h in ipairs(m.headers) do
     must("header", mt.header(conn, h[1], h[2]))
   end
+  -- each message its own (issue 16: a message offered again, same
+  -- fields and body, is counted once)
+  must("header", mt.header(conn, "X-Loop-Seq", nonce .. "." .. n))
   must("eoh", mt.eoh(conn))
   for i, c in ipairs(m.body) do
     must("body", mt.bodystring(conn, c))
@@ -201,7 +205,8 @@ class Loop:
                 "msgs": ",\n  ".join(tpls[n].lua() for n in self.names),
                 "order": ", ".join(str(index[o]) for o in order),
                 "total": total, "per_conn": per_conn,
-                "tag": mp.lua_str(name), "sock": mp.lua_str("unix:" + sock)})
+                "tag": mp.lua_str(name), "sock": mp.lua_str("unix:" + sock),
+                "nonce": mp.lua_str(os.urandom(8).hex())})
         self.proc = None
         self.lock = threading.Lock()
         self.times = []         # arrival time of each message's line

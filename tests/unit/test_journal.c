@@ -82,7 +82,8 @@ same_update(const dm_update *a, const dm_update *b)
 	return strcmp(a->writer, b->writer) == 0 && a->seq == b->seq &&
 	    strcmp(a->domain, b->domain) == 0 && a->begin == b->begin &&
 	    a->end == b->end && a->count == b->count &&
-	    strcmp(a->policy, b->policy) == 0 && strcmp(a->row, b->row) == 0;
+	    strcmp(a->policy, b->policy) == 0 && strcmp(a->row, b->row) == 0 &&
+	    strcmp(a->fp, b->fp) == 0;
 }
 
 /* Copies of what dm_journal_read hands over. */
@@ -405,6 +406,8 @@ test_round_trip(void)
 	want[2].count = UINT32_MAX;
 	want[3].count = 0;
 	want[4].begin = -1;
+	/* a fingerprint (issue 16) rides along; the others have none */
+	memcpy(want[5].fp, "00ff00ff00ff00ff00ff00ff00ff00ff", DM_FP_LEN + 1);
 	want[n] = mk("w", 1000, "example.org", big, big);
 	n++;
 	if ((j = dm_journal_open(dir, 0, 0, 0, err, sizeof(err))) == NULL)
@@ -694,8 +697,20 @@ static const struct mut {
 	    "hand 9 example.org 0 1 1 p\x01 r", true, "1 2 3", 1 },
 	{ "seven fields", M_INSERT, 1, 0, "hand 9 example.org 0 1 1 p", true,
 	    "1 2 3", 1 },
-	{ "nine fields", M_INSERT, 1, 0, "hand 9 example.org 0 1 1 p r x",
+	{ "nine fields, the ninth no fingerprint", M_INSERT, 1, 0,
+	    "hand 9 example.org 0 1 1 p r x", true, "1 2 3", 1 },
+	{ "a fingerprint", M_INSERT, 1, 0, "hand 9 example.org 0 1 1 p r "
+	    "0123456789abcdef0123456789abcdef", true, "1 9 2 3", 0 },
+	{ "an empty fingerprint", M_INSERT, 1, 0,
+	    "hand 9 example.org 0 1 1 p r ", true, "1 2 3", 1 },
+	{ "a fingerprint one digit short", M_INSERT, 1, 0,
+	    "hand 9 example.org 0 1 1 p r 0123456789abcdef0123456789abcde",
 	    true, "1 2 3", 1 },
+	{ "a fingerprint in capitals", M_INSERT, 1, 0,
+	    "hand 9 example.org 0 1 1 p r 0123456789ABCDEF0123456789ABCDEF",
+	    true, "1 2 3", 1 },
+	{ "ten fields", M_INSERT, 1, 0, "hand 9 example.org 0 1 1 p r "
+	    "0123456789abcdef0123456789abcdef x", true, "1 2 3", 1 },
 	{ "escaped NUL", M_INSERT, 1, 0, "hand 9 example.org 0 1 1 p%00 r",
 	    true, "1 2 3", 1 },
 	{ "bad escape", M_INSERT, 1, 0, "hand 9 example.org 0 1 1 p%2 r", true,
@@ -814,7 +829,10 @@ test_damage(void)
 		if (*log != '\0')
 			tap_diag("%.*s", (int)strcspn(log, "\n"), log);
 		free(log);
-		if (muts[i].craft && g.n == 4)
+		if (strcmp(muts[i].name, "a fingerprint") == 0 && g.n == 4)
+			tap_is_str(g.v[1].fp, "0123456789abcdef"
+			    "0123456789abcdef", "%s: read back", muts[i].name);
+		else if (muts[i].craft && g.n == 4)
 			tap_ok(g.v[1].begin == -5 && g.v[1].end == 5 &&
 			    g.v[1].count == 2 &&
 			    strcmp(g.v[1].policy, "p x%") == 0 &&

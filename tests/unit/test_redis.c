@@ -654,6 +654,70 @@ test_twice(redisContext *c)
 	dm_redis_free(r);
 }
 
+/* mk() with a fingerprint of 32 hex digits made from tag. */
+static dm_update
+mkfp(const char *writer, uint64_t seq, const char *dom, const char *row,
+    char tag)
+{
+	dm_update u = mk(writer, seq, dom, row, 1);
+
+	memset(u.fp, tag, DM_FP_LEN);
+	u.fp[DM_FP_LEN] = '\0';
+	return u;
+}
+
+/*
+ * The fingerprint window (issue 16): a message counted by one writer and
+ * offered again (its reply lost, the milter restarted: a new writer) is
+ * not counted again in the same group; another message, one without a
+ * fingerprint, or the same one in the next period, is.
+ */
+static void
+test_fingerprint(redisContext *c)
+{
+	const char *d = "fp.example", *a = "ip=192.0.2.30", *b =
+	    "ip=192.0.2.31";
+	dm_update first[3] = { mkfp("fp1", 1, d, a, 'a'),
+	    mkfp("fp1", 2, d, a, 'b'), mk("fp1", 3, d, b, 1) };
+	/* the restarted milter: a retry of 'a' (evaluated to another row),
+	 * one of 'b', a new 'c', two without fingerprint */
+	dm_update again[5] = { mkfp("fp2", 1, d, b, 'a'),
+	    mkfp("fp2", 2, d, a, 'b'), mkfp("fp2", 3, d, a, 'c'),
+	    mk("fp2", 4, d, b, 1), mk("fp2", 5, d, b, 1) };
+	dm_update later = mkfp("fp2", 6, d, a, 'a');
+	dm_redis *r = open_server(&srv_main, "", 1000);
+	char k[512], fk[512], pid[17];
+	size_t done;
+
+	tap_is_int(dm_redis_apply(r, first, 3, &done), DM_OK,
+	    "fingerprints: three messages");
+	tap_is_int(dm_redis_apply(r, again, 5, &done), DM_OK,
+	    "fingerprints: two of them again, from a new writer, and three "
+	    "more");
+	tap_is_int((long)done, 5, "fingerprints: all 5 committed");
+	tap_is_int(row_count(c, "dmarc:", d, a), 3, "fingerprints: row a "
+	    "counts 'a', 'b' once each and 'c' (want 3)");
+	tap_is_int(row_count(c, "dmarc:", d, b), 3, "fingerprints: row b "
+	    "counts the three without a fingerprint, not the retry of 'a'");
+	tap_is_int(adm_int(c, "HGET %s fp2", key(k, sizeof(k), "dmarc:", d,
+	    "writers")), 5, "fingerprints: a skipped repeat still records "
+	    "its writer's sequence");
+	test_policy_id(POLICY, pid);
+	snprintf(fk, sizeof(fk), "dmarc:{%s}:fp:%" PRId64 ":%s", d, day_begin,
+	    pid);
+	tap_is_int(adm_int(c, "SCARD %s", fk), 3, "fingerprints: the group's "
+	    "set holds the 3 distinct messages (bounded by the messages)");
+	check_ttl(c, fk, "fingerprints: the set", day_end + TTL);
+	later.begin = day_end;
+	later.end = day_end + DAY;
+	tap_is_int(dm_redis_apply(r, &later, 1, &done), DM_OK,
+	    "fingerprints: 'a' in the next period");
+	tap_is_int(adm_int(c, "HGET %s %s", key_at(k, sizeof(k), "dmarc:", d,
+	    "rows", day_end), a), 1, "fingerprints: a new period counts it "
+	    "(the window is the group)");
+	dm_redis_free(r);
+}
+
 static void
 test_writers(redisContext *c)
 {
@@ -1112,6 +1176,7 @@ main(void)
 	test_one(c);
 	test_expiry(c);
 	test_twice(c);
+	test_fingerprint(c);
 	test_writers(c);
 	test_bulk(c);
 	test_noscript(c);

@@ -39,8 +39,10 @@ struct up {
 	unsigned count;
 };
 
+/* fps: NULL, or a fingerprint tag letter per update (' ': none). */
 static void
-write_segment(const struct up *u, size_t n, unsigned long long seq0)
+write_segment_fp(const struct up *u, size_t n, unsigned long long seq0,
+    const char *fps)
 {
 	char err[256];
 	dm_journal *j = dm_journal_open(jdir, 0, 0, 0, err, sizeof(err));
@@ -59,10 +61,18 @@ write_segment(const struct up *u, size_t n, unsigned long long seq0)
 		x.policy = (char *)POLICY;
 		x.row = (char *)u[i].row;
 		x.count = u[i].count;
+		if (fps != NULL && fps[i] != ' ')
+			memset(x.fp, fps[i], DM_FP_LEN);
 		if (dm_journal_append(j, &x) != DM_OK)
 			tap_bail("journal append");
 	}
 	dm_journal_close(j);
+}
+
+static void
+write_segment(const struct up *u, size_t n, unsigned long long seq0)
+{
+	write_segment_fp(u, n, seq0, NULL);
 }
 
 static const struct up seg1[] = {
@@ -195,6 +205,67 @@ test_refold(rpt_jsrc *j, rpt_source *src)
 	free(g);
 }
 
+/*
+ * The fingerprint window in the fold (issue 16): a message counted in
+ * one segment and offered again (its reply lost, the milter restarted)
+ * in a later one, or twice in one, is folded once; a segment folded
+ * again after a crash still adds nothing.
+ */
+static const struct up fpseg1[] = {
+	{ "fp.example", 0, "ip=192.0.2.1;disp=none;", 1 },
+	{ "fp.example", 0, "ip=192.0.2.1;disp=none;", 1 },
+	{ "fp.example", 0, "ip=192.0.2.2;disp=none;", 1 },
+};
+static const struct up fpseg2[] = {
+	{ "fp.example", 0, "ip=192.0.2.2;disp=none;", 1 },
+	{ "fp.example", 0, "ip=192.0.2.1;disp=none;", 1 },
+	{ "fp.example", 0, "ip=192.0.2.1;disp=none;", 1 },
+	{ "fp.example", 0, "ip=192.0.2.2;disp=none;", 1 },
+	{ "fp.example", 1, "ip=192.0.2.2;disp=none;", 1 },
+};
+
+static void
+test_fingerprint(rpt_jsrc *j, rpt_source *src)
+{
+	char path[900], copy[900], *text;
+	rpt_group *g = NULL;
+	size_t n = 0, len = 0;
+	glob_t gl;
+
+	write_segment_fp(fpseg1, 3, 100, "ab ");
+	(void)rpt_jsrc_fold(j, NULL, NULL);
+	/* a: again, other row; c twice; one without; a on day 1 */
+	write_segment_fp(fpseg2, 5, 200, "acc a");
+	snprintf(path, sizeof(path), "%s/seg-*", jdir);
+	if (glob(path, 0, NULL, &gl) != 0 || gl.gl_pathc != 1)
+		tap_bail("one segment expected");
+	snprintf(copy, sizeof(copy), "%s.keep", gl.gl_pathv[0]);
+	if (link(gl.gl_pathv[0], copy) != 0)
+		tap_bail("link %s", copy);
+	(void)rpt_jsrc_fold(j, NULL, NULL);
+	(void)src->list(src->h, DAY + 2 * 86400, "fp.example", &g, &n);
+	tap_ok(n == 2 && group_total(src, find(g, n, "fp.example", 0)) == 5,
+	    "fingerprints: day 0 folds a, b, c and two without (5), not a's "
+	    "retry nor c twice");
+	tap_ok(n == 2 && group_total(src, find(g, n, "fp.example", 1)) == 1,
+	    "fingerprints: a on the next day counts there (the window is "
+	    "the group)");
+	rename(copy, gl.gl_pathv[0]);	/* as if never removed */
+	(void)rpt_jsrc_fold(j, NULL, NULL);
+	globfree(&gl);
+	tap_ok(n == 2 && group_total(src, find(g, n, "fp.example", 0)) == 5,
+	    "fingerprints: the segment folded again adds nothing");
+	snprintf(path, sizeof(path), "%s/reports/groups/fp.example/"
+	    "%lld-%lld-%s.g", state, (long long)DAY, (long long)DAY + 86400,
+	    g[0].polid);
+	text = tap_slurp(path, &len);
+	tap_ok(text != NULL && strstr(text, "\nF aaaaaaaaaaaaaaaa") != NULL &&
+	    strstr(text, "\nF cccccccccccccccc") != NULL, "fingerprints: the "
+	    "group file keeps them (F lines)");
+	free(text);
+	free(g);
+}
+
 /* A torn chunk (a crash mid-write) is skipped; the next one counts. */
 static void
 test_torn(rpt_jsrc *j, rpt_source *src)
@@ -309,6 +380,7 @@ main(void)
 	test_fold_and_read(j, &src);
 	test_refold(j, &src);
 	test_torn(j, &src);
+	test_fingerprint(j, &src);
 	test_claim(&src);
 	test_lock();
 	rpt_jsrc_close(j);
