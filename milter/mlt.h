@@ -146,6 +146,13 @@ int mlt_server_setup(const char *socket, char *err, size_t errlen);
 int mlt_server_run(const mlt_server_opts *o);
 /* Stop taking connections (SIGTERM's drain begins). */
 void mlt_server_quiesce(void);
+/*
+ * After the drain: up to ms for the MTAs to end their connections (QUIT)
+ * before we close them, so that one whose last message we just answered
+ * is not cut off while it says goodbye. Returns at once when none is
+ * open.
+ */
+void mlt_server_wait_closed(int ms);
 /* End mlt_server_run: every connection is closed. */
 void mlt_server_stop(void);
 

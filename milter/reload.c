@@ -143,6 +143,9 @@ mlt_runtime_shutdown(void)
 
 static int sig_drain_sec;
 
+/* How long the MTAs may take to QUIT once their messages are answered. */
+#define RELOAD_HANGUP_MS	1000
+
 static void
 signal_reload(void)
 {
@@ -157,8 +160,8 @@ signal_reload(void)
 
 /*
  * No new connection is taken and no new message begun; the messages in
- * flight are finished (the wait ends the moment the last one does),
- * then the server stops.
+ * flight are finished (the wait ends the moment the last one does), the
+ * MTAs get a moment to hang up, then the server stops.
  */
 static void
 signal_drain(void)
@@ -168,6 +171,7 @@ signal_drain(void)
 	dm_log(DM_LOG_NOTICE, "stopping: finishing the messages in flight");
 	mlt_server_quiesce();
 	mlt_messages_wait(sig_drain_sec);
+	mlt_server_wait_closed(RELOAD_HANGUP_MS);
 	mlt_server_stop();
 }
 

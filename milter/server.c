@@ -613,6 +613,15 @@ mlt_server_quiesce(void)
 }
 
 void
+mlt_server_wait_closed(int ms)
+{
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+
+	for (; ms > 0 && atomic_load(&srv_nconns) > 0; ms -= 10)
+		nanosleep(&tick, NULL);
+}
+
+void
 mlt_server_stop(void)
 {
 	int i;
