@@ -17,6 +17,9 @@
  */
 bool dm_hex_decode(const char *in, size_t n, char *out, size_t len);
 
+/* The value of one hex digit, either case; -1 for any other byte. */
+int dm_hex_value(char c);
+
 /*
  * c as "%XX" (upper case) into out[4], NUL terminated. The callers
  * decide which bytes are plain; every other byte goes through here.

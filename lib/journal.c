@@ -48,6 +48,7 @@
 #include <bsd/string.h>
 #include <zlib.h>
 
+#include "dm_hex.h"
 #include "dm_journal.h"
 #include "dm_log.h"
 
@@ -322,18 +323,16 @@ esc_len(const char *s)
 static char *
 esc_put(char *p, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char c;
 
 	for (; *s != '\0'; s++) {
 		c = (unsigned char)*s;
-		if (!esc_needed(c)) {
+		if (!esc_needed(c))
 			*p++ = (char)c;
-			continue;
+		else {
+			dm_hex_escape(c, p);	/* its NUL is overwritten next */
+			p += 3;
 		}
-		*p++ = '%';
-		*p++ = hex[c >> 4];
-		*p++ = hex[c & 0xf];
 	}
 	return p;
 }
@@ -632,20 +631,6 @@ dm_journal_remove(const char *path)
 
 /* --- reading records ---------------------------------------------------- */
 
-static bool
-hex_digit(char ch, unsigned *v)
-{
-	if (ch >= '0' && ch <= '9')
-		*v = (unsigned)(ch - '0');
-	else if (ch >= 'a' && ch <= 'f')
-		*v = (unsigned)(ch - 'a' + 10);
-	else if (ch >= 'A' && ch <= 'F')
-		*v = (unsigned)(ch - 'A' + 10);
-	else
-		return false;
-	return true;
-}
-
 /*
  * Unescape n bytes of s into out, NUL-terminated; the end of out, or NULL
  * for a raw control byte, a bad %XX or an escaped NUL.
@@ -653,24 +638,15 @@ hex_digit(char ch, unsigned *v)
 static char *
 unesc(const char *s, size_t n, char *out)
 {
-	unsigned hi, lo;
 	size_t i;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20)
 			return NULL;
-		if (s[i] != '%') {
-			*out++ = s[i];
-			continue;
-		}
-		if (n - i < 3 || !hex_digit(s[i + 1], &hi) ||
-		    !hex_digit(s[i + 2], &lo) || (hi | lo) == 0)
-			return NULL;
-		*out++ = (char)(hi << 4 | lo);
-		i += 2;
-	}
-	*out++ = '\0';
-	return out;
+	/* decoding never lengthens: the caller's n + 1 bytes are room */
+	if (!dm_hex_decode(s, n, out, n + 1))
+		return NULL;
+	return out + strlen(out) + 1;
 }
 
 /* Decimal digits only, at most max. */
@@ -763,15 +739,15 @@ record_parse(const char *line, size_t n, dm_update *u, char *out)
 {
 	uint64_t len = 0;
 	uint32_t crc = 0;
-	unsigned v;
+	int v;
 	size_t i;
 
 	if (n < 11)
 		return "too short";
 	for (i = 0; i < 8; i++) {
-		if (!hex_digit(line[i], &v))
+		if ((v = dm_hex_value(line[i])) < 0)
 			return "bad checksum field";
-		crc = crc << 4 | v;
+		crc = crc << 4 | (uint32_t)v;
 	}
 	if (line[8] != ' ')
 		return "bad checksum field";

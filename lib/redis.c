@@ -36,6 +36,7 @@
 #include <bsd/string.h>
 #include <hiredis/hiredis.h>
 
+#include "dm_hex.h"
 #include "dm_log.h"
 #include "dm_redis.h"
 
@@ -133,45 +134,6 @@ url_number(const char *s, size_t len, long max, long *out)
 	return true;
 }
 
-static int
-url_hex(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* %XX-decode s[0..len) into out; no NUL bytes, must fit. */
-static bool
-url_decode(const char *s, size_t len, char *out, size_t outlen)
-{
-	size_t i, o = 0;
-	int hi, lo;
-
-	for (i = 0; i < len; i++) {
-		if (o + 1 >= outlen)
-			return false;
-		if (s[i] != '%') {
-			out[o++] = s[i];
-			continue;
-		}
-		if (i + 2 >= len)
-			return false;
-		hi = url_hex(s[i + 1]);
-		lo = url_hex(s[i + 2]);
-		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-			return false;
-		out[o++] = (char)(hi * 16 + lo);
-		i += 2;
-	}
-	out[o] = '\0';
-	return true;
-}
-
 static bool
 url_host_ok(const char *h, bool v6)
 {
@@ -190,8 +152,8 @@ url_userinfo(dm_redis *r, const char *s, const char *end)
 	if (colon == NULL)
 		return "the user info needs ':' before the password "
 		    "(redis://:password@host)";
-	if (!url_decode(s, (size_t)(colon - s), r->user, sizeof(r->user)) ||
-	    !url_decode(colon + 1, (size_t)(end - colon - 1), r->password,
+	if (!dm_hex_decode(s, (size_t)(colon - s), r->user, sizeof(r->user)) ||
+	    !dm_hex_decode(colon + 1, (size_t)(end - colon - 1), r->password,
 	    sizeof(r->password)))
 		return "bad %-escape or too long a user or password";
 	if (r->password[0] == '\0')
@@ -264,7 +226,7 @@ url_param(dm_redis *r, const char *s, size_t len)
 		return NULL;
 	}
 	if (len > 9 && strncmp(s, "password=", 9) == 0) {
-		if (!url_decode(s + 9, len - 9, r->password,
+		if (!dm_hex_decode(s + 9, len - 9, r->password,
 		    sizeof(r->password)))
 			return "bad %-escape or too long a password";
 		return NULL;

@@ -33,6 +33,7 @@
 #include <bsd/string.h>
 #include <zlib.h>
 
+#include "dm_hex.h"
 #include "dm_journal.h"
 #include "dm_log.h"
 #include "rptjsrc.h"
@@ -109,22 +110,7 @@ js_escape(const char *dom, char *out, size_t len)
 static bool
 js_unescape(const char *in, char *out, size_t len)
 {
-	size_t o = 0;
-	unsigned v;
-
-	for (; *in != '\0'; in++) {
-		if (o + 1 >= len)
-			return false;
-		if (*in == '%') {
-			if (sscanf(in + 1, "%2X", &v) != 1 || v == 0)
-				return false;
-			out[o++] = (char)v;
-			in += 2;
-		} else
-			out[o++] = *in;
-	}
-	out[o] = '\0';
-	return o > 0;
+	return dm_hex_decode(in, strlen(in), out, len) && out[0] != '\0';
 }
 
 /* groups/<domain>/<begin>-<end>-<polid><suffix>; false if too long. */

@@ -7,8 +7,8 @@
 
 #include "dm_hex.h"
 
-static int
-hex_value(char c)
+int
+dm_hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -34,8 +34,8 @@ dm_hex_decode(const char *in, size_t n, char *out, size_t len)
 			out[o++] = in[i];
 			continue;
 		}
-		if (n - i < 3 || (hi = hex_value(in[i + 1])) < 0 ||
-		    (lo = hex_value(in[i + 2])) < 0 || (hi | lo) == 0)
+		if (n - i < 3 || (hi = dm_hex_value(in[i + 1])) < 0 ||
+		    (lo = dm_hex_value(in[i + 2])) < 0 || (hi | lo) == 0)
 			return false;
 		out[o++] = (char)(hi << 4 | lo);
 		i += 2;
