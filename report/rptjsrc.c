@@ -33,6 +33,7 @@
 #include <bsd/string.h>
 #include <zlib.h>
 
+#include "dm_buf.h"
 #include "dm_hex.h"
 #include "dm_journal.h"
 #include "dm_log.h"
@@ -300,46 +301,16 @@ js_recs_free(struct js_recs *rs)
 	memset(rs, 0, sizeof(*rs));
 }
 
-/* A growing buffer; out of memory ends the process. */
-struct js_buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void
-js_add(struct js_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-	char *np;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p ? b->p + b->len : NULL, b->cap - b->len,
-		    fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			dm_log_oom();
-		if (b->p != NULL && (size_t)n < b->cap - b->len)
-			break;
-		b->cap = (b->len + (size_t)n + 1) * 2;
-		if ((np = realloc(b->p, b->cap)) == NULL)
-			dm_log_oom();
-		b->p = np;
-	}
-	b->len += (size_t)n;
-}
-
 /* Is r a message the group counted already? If not, it is now. */
 static bool
-js_repeat(struct js_fps *fps, const struct js_rec *r, struct js_buf *fl,
+js_repeat(struct js_fps *fps, const struct js_rec *r, dm_buf *fl,
     size_t *lines)
 {
 	if (r->fp[0] == '\0')
 		return false;
 	if (!js_fps_add(fps, r->fp))
 		return true;
-	js_add(fl, "F %s\n", r->fp);
+	dm_buf_printf(fl, "F %s\n", r->fp);
 	(*lines)++;
 	return false;
 }
@@ -350,14 +321,14 @@ js_repeat(struct js_fps *fps, const struct js_rec *r, struct js_buf *fl,
  */
 static void
 js_chunk(const char *seg, const struct js_rec *r, size_t n,
-    struct js_fps *fps, struct js_buf *out, size_t *repeats)
+    struct js_fps *fps, dm_buf *out, size_t *repeats)
 {
-	struct js_buf body = { 0 }, fl = { 0 };
+	dm_buf body = DM_BUF_INIT, fl = DM_BUF_INIT;
 	size_t i = 0, lines = 1, rows = 0;
 	const char *row;
 	uint64_t sum;
 
-	js_add(&body, "P %s\n", r[0].policy);
+	dm_buf_printf(&body, "P %s\n", r[0].policy);
 	while (i < n) {
 		row = r[i].row;
 		for (sum = 0; i < n && strcmp(r[i].row, row) == 0; i++) {
@@ -368,21 +339,21 @@ js_chunk(const char *seg, const struct js_rec *r, size_t n,
 		}
 		if (sum == 0)
 			continue;
-		js_add(&body, "R %" PRIu64 " %s\n", sum, row);
+		dm_buf_printf(&body, "R %" PRIu64 " %s\n", sum, row);
 		lines++;
 		rows++;
 	}
 	if (fl.p != NULL)
-		js_add(&body, "%s", fl.p);
-	free(fl.p);
+		dm_buf_add(&body, fl.p, fl.len);
+	dm_buf_free(&fl);
 	if (rows == 0) {
-		free(body.p);
+		dm_buf_free(&body);
 		return;
 	}
-	js_add(out, "@ %s %zu %08lx %zu\n", seg, lines,
+	dm_buf_printf(out, "@ %s %zu %08lx %zu\n", seg, lines,
 	    crc32(0L, (const Bytef *)body.p, (uInt)body.len), body.len);
-	js_add(out, "%s", body.p);
-	free(body.p);
+	dm_buf_add(out, body.p, body.len);
+	dm_buf_free(&body);
 }
 
 /* Append whole to a group file, after a newline if a torn tail lacks one. */
@@ -426,7 +397,7 @@ static int
 js_fold_group(rpt_jsrc *j, const char *seg, const struct js_rec *r,
     size_t n)
 {
-	struct js_buf chunk = { 0 };
+	dm_buf chunk = DM_BUF_INIT;
 	char path[JS_PATH], *slash;
 	struct js_gcache *g;
 	size_t repeats = 0;
@@ -461,7 +432,7 @@ js_fold_group(rpt_jsrc *j, const char *seg, const struct js_rec *r,
 done:
 	if (rc != 0)
 		dm_err("report: %s: %s", path, strerror(errno));
-	free(chunk.p);
+	dm_buf_free(&chunk);
 	return rc;
 }
 
