@@ -12,11 +12,12 @@
 
 /*
  * The field body (without "Authentication-Results:"), folded with
- * "\r\n\t" or "\n\t" as eol says. DM_OK, or DM_NOMEM when it does not
- * fit in len.
+ * "\r\n\t" or "\n\t" as eol says, as a malloc'ed string (*len, may be
+ * NULL, its length). It is as long as the verdict needs: a caller that
+ * bounds what it adds to a message decides what to do past its bound.
  */
-dm_status dm_authres_format(const dm_verdict *v, const char *authserv_id,
-    const char *eol, char *buf, size_t len);
+char *dm_authres_format(const dm_verdict *v, const char *authserv_id,
+    const char *eol, size_t *len);
 
 /*
  * The authserv-id of an existing Authentication-Results field body, into

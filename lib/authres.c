@@ -20,30 +20,8 @@
 #include <bsd/string.h>
 
 #include "dm_authres.h"
+#include "dm_buf.h"
 #include "dm_from.h"
-
-struct ar_buf {
-	char *p;
-	size_t len, used;
-	bool overflow;
-};
-
-static void __attribute__((format(printf, 2, 3)))
-ar_printf(struct ar_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->overflow)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(b->p + b->used, b->len - b->used, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= b->len - b->used)
-		b->overflow = true;
-	else
-		b->used += (size_t)n;
-}
 
 /* RFC 2045 token characters. */
 static bool
@@ -60,129 +38,123 @@ ar_is_token(const char *s)
 }
 
 static void
-ar_value(struct ar_buf *b, const char *s)
+ar_value(dm_buf *b, const char *s)
 {
 	const unsigned char *p;
 
 	if (ar_is_token(s)) {
-		ar_printf(b, "%s", s);
+		dm_buf_printf(b, "%s", s);
 		return;
 	}
-	ar_printf(b, "\"");
+	dm_buf_printf(b, "\"");
 	for (p = (const unsigned char *)s; *p != '\0'; p++) {
 		if (*p < 32 || *p == 127)
 			continue;
 		if (*p == '"' || *p == '\\')
-			ar_printf(b, "\\");
-		ar_printf(b, "%c", *p);
+			dm_buf_printf(b, "\\");
+		dm_buf_printf(b, "%c", *p);
 	}
-	ar_printf(b, "\"");
+	dm_buf_printf(b, "\"");
 }
 
 static void
-ar_spf(struct ar_buf *b, const dm_spf_outcome *spf)
+ar_spf(dm_buf *b, const dm_spf_outcome *spf)
 {
-	ar_printf(b, "spf=%s", dm_spf_result_str(spf->result));
+	dm_buf_printf(b, "spf=%s", dm_spf_result_str(spf->result));
 	if (spf->domain[0] == '\0')
 		return;
-	ar_printf(b, " smtp.%s=", spf->scope == DM_SPF_SCOPE_HELO ?
+	dm_buf_printf(b, " smtp.%s=", spf->scope == DM_SPF_SCOPE_HELO ?
 	    "helo" : "mailfrom");
 	ar_value(b, spf->domain);
 }
 
 static void
-ar_dkim(struct ar_buf *b, const dm_verdict *v, const char *sep)
+ar_dkim(dm_buf *b, const dm_verdict *v, const char *sep)
 {
 	const dm_dkim_sig *s;
 	size_t i;
 
 	if (v->nsigs == 0) {
-		ar_printf(b, "%sdkim=none", sep);
+		dm_buf_printf(b, "%sdkim=none", sep);
 		return;
 	}
 	for (i = 0; i < v->nsigs; i++) {
 		s = v->sigs[i];
-		ar_printf(b, "%sdkim=%s", sep, dm_dkim_result_str(s->result));
+		dm_buf_printf(b, "%sdkim=%s", sep, dm_dkim_result_str(s->result));
 		if (s->result != DM_DKIM_PASS && s->error[0] != '\0') {
-			ar_printf(b, " reason=");
+			dm_buf_printf(b, " reason=");
 			ar_value(b, s->error);
 		}
 		if (s->domain[0] != '\0') {
-			ar_printf(b, " header.d=");
+			dm_buf_printf(b, " header.d=");
 			ar_value(b, s->domain);
 		}
 		if (s->selector[0] != '\0') {
-			ar_printf(b, " header.s=");
+			dm_buf_printf(b, " header.s=");
 			ar_value(b, s->selector);
 		}
 	}
 }
 
 static void
-ar_dmarc_author(struct ar_buf *b, const dm_author *a)
+ar_dmarc_author(dm_buf *b, const dm_author *a)
 {
 	const dm_record *rec = a->disc.record;
 
-	ar_printf(b, "dmarc=%s", dm_dmarc_result_str(a->pv.result));
+	dm_buf_printf(b, "dmarc=%s", dm_dmarc_result_str(a->pv.result));
 	if (rec != NULL)
-		ar_printf(b, " (p=%s sp=%s dis=%s)", dm_policy_str(rec->p),
+		dm_buf_printf(b, " (p=%s sp=%s dis=%s)", dm_policy_str(rec->p),
 		    dm_policy_str(rec->sp),
 		    dm_disposition_str(a->pv.disposition));
-	ar_printf(b, " header.from=%s", a->domain);
+	dm_buf_printf(b, " header.from=%s", a->domain);
 	if (rec != NULL)
-		ar_printf(b, " policy.dmarc=%s",
+		dm_buf_printf(b, " policy.dmarc=%s",
 		    dm_policy_str(a->pv.requested));
 }
 
 static void
-ar_dmarc(struct ar_buf *b, const dm_verdict *v, const char *sep)
+ar_dmarc(dm_buf *b, const dm_verdict *v, const char *sep)
 {
 	size_t i;
 
 	if (v->nauthors == 0 && v->from_why != NULL) {
-		ar_printf(b, "%sdmarc=%s (unusable From: %s)", sep,
+		dm_buf_printf(b, "%sdmarc=%s (unusable From: %s)", sep,
 		    dm_dmarc_result_str(v->result), v->from_why);
 		return;
 	}
 	if (v->nauthors == 0) {
-		ar_printf(b, "%sdmarc=%s (%s From)", sep,
+		dm_buf_printf(b, "%sdmarc=%s (%s From)", sep,
 		    dm_dmarc_result_str(v->result),
 		    v->from_state == DM_FROM_MISSING ? "no" : "unusable");
 		return;
 	}
 	/* The author domain that decided comes first. */
-	ar_printf(b, "%s", sep);
+	dm_buf_printf(b, "%s", sep);
 	ar_dmarc_author(b, &v->authors[v->decisive]);
 	if (v->from_why != NULL)
-		ar_printf(b, " (%s)", v->from_why);
+		dm_buf_printf(b, " (%s)", v->from_why);
 	for (i = 0; i < v->nauthors; i++)
 		if (i != v->decisive) {
-			ar_printf(b, "%s", sep);
+			dm_buf_printf(b, "%s", sep);
 			ar_dmarc_author(b, &v->authors[i]);
 		}
 }
 
-dm_status
+char *
 dm_authres_format(const dm_verdict *v, const char *authserv_id,
-    const char *eol, char *buf, size_t len)
+    const char *eol, size_t *len)
 {
-	struct ar_buf b = { buf, len, 0, false };
+	dm_buf b = DM_BUF_INIT;
 	char sep[8];
 
-	if (len == 0)
-		return DM_NOMEM;
 	snprintf(sep, sizeof(sep), ";%s\t", eol);
-	ar_printf(&b, " ");
+	dm_buf_printf(&b, " ");
 	ar_value(&b, authserv_id);
-	ar_printf(&b, "%s", sep);
+	dm_buf_printf(&b, "%s", sep);
 	ar_spf(&b, &v->spf);
 	ar_dkim(&b, v, sep);
 	ar_dmarc(&b, v, sep);
-	if (b.overflow) {
-		buf[0] = '\0';
-		return DM_NOMEM;
-	}
-	return DM_OK;
+	return dm_buf_take(&b, len);
 }
 
 /* Skip white space and RFC 5322 comments (bounded nesting). */

@@ -344,23 +344,26 @@ dkim_text(const dm_verdict *v, char *out, size_t len)
 }
 
 /*
- * The A-R field, in a buffer that grows: a message with 200 signatures
- * gets its 200 dkim= results, and no size makes the verdict an error.
+ * The A-R field as long as the results need (200 signatures get their
+ * 200 dkim= results), up to a megabyte; past that the verdict still
+ * applies, with a field that says the results were too long to list.
  */
-static dm_status
+#define MSG_AUTHRES_MAX	(1024 * 1024)
+
+static void
 msg_format_authres(mlt_session *s, const dm_verdict *v, const dm_config *c)
 {
+	const char *id = dm_config_str(c, DM_OPT_AUTHSERV_ID);
 	size_t len;
-	dm_status st = DM_NOMEM;
 
-	for (len = 2048; len <= 1024 * 1024 && st == DM_NOMEM; len *= 4) {
-		free(s->authres);
-		if ((s->authres = malloc(len)) == NULL)
-			dm_log_oom();
-		st = dm_authres_format(v, dm_config_str(c, DM_OPT_AUTHSERV_ID),
-		    "\n", s->authres, len);
-	}
-	return st;
+	free(s->authres);
+	s->authres = dm_authres_format(v, id, "\n", &len);
+	if (len <= MSG_AUTHRES_MAX)
+		return;
+	free(s->authres);
+	if (asprintf(&s->authres, " %s;\n\tdmarc=%s (results too long to "
+	    "list)", id, dm_dmarc_result_str(v->result)) < 0)
+		dm_log_oom();
 }
 
 /* The one info line per message. */
@@ -420,14 +423,7 @@ mlt_msg_eom(mlt_session *s, const char *qid, mlt_outcome *out)
 	}
 	c = mlt_runtime_config(s->rt);
 	dm_action_decide(c, v, &out->action);
-	if (msg_format_authres(s, v, c) != DM_OK) {
-		/* Over a megabyte of results: the verdict still applies. */
-		free(s->authres);
-		if (asprintf(&s->authres, " %s;\n\tdmarc=%s (results too "
-		    "long to list)", dm_config_str(c, DM_OPT_AUTHSERV_ID),
-		    dm_dmarc_result_str(v->result)) < 0)
-			dm_log_oom();
-	}
+	msg_format_authres(s, v, c);
 	out->qheader = dm_config_str(c, DM_OPT_QUARANTINE_HEADER);
 	out->authres = s->authres;
 	out->delete_idx = s->forged;

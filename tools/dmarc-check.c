@@ -221,7 +221,7 @@ static int
 print_verdict(const dm_verdict *v, const struct check_args *a,
     const dm_config *cfg)
 {
-	char ar[16384];
+	char *ar;
 	json_t *j;
 
 	if (a->json) {
@@ -232,10 +232,10 @@ print_verdict(const dm_verdict *v, const struct check_args *a,
 		json_decref(j);
 		return 0;
 	}
-	if (dm_authres_format(v, dm_config_str(cfg, DM_OPT_AUTHSERV_ID), "\n",
-	    ar, sizeof(ar)) != DM_OK)
-		return fail("Authentication-Results too long", NULL);
+	ar = dm_authres_format(v, dm_config_str(cfg, DM_OPT_AUTHSERV_ID), "\n",
+	    NULL);
 	printf("Authentication-Results:%s\n", ar);
+	free(ar);
 	return 0;
 }
 
