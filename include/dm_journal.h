@@ -104,13 +104,20 @@ dm_status dm_journal_segments(const char *dir, const dm_journal *writing,
  * strings live until fn returns. Stops early when fn returns non-zero
  * and returns that (use positive values); 0 when all was read; -1 when
  * the file could not be read at all (logged, errno set: ENOENT if it is
- * gone, ENOMEM). *bad (may be NULL) counts skipped records, each logged
+ * gone). *bad (may be NULL) counts skipped records, each logged
  * once with the file and byte offset. The file is mapped: it must not be
  * truncated while being read (closed segments never are).
  */
 typedef int (*dm_journal_fn)(const dm_update *u, void *arg);
 int dm_journal_read(const char *path, dm_journal_fn fn, void *arg,
     size_t *bad);
+/*
+ * The parser under dm_journal_read: the size bytes of a segment at buf,
+ * as dm_journal_read says (name only names it in log lines), never -1:
+ * no I/O here, and memory follows dm_log_oom. The fuzz target's entry.
+ */
+int dm_journal_parse(const char *name, const char *buf, size_t size,
+    dm_journal_fn fn, void *arg, size_t *bad);
 
 /* A segment whose updates are all committed elsewhere (gone: DM_OK). */
 dm_status dm_journal_remove(const char *path);

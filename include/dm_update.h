@@ -30,10 +30,10 @@ typedef struct dm_update {
 
 /*
  * Deep copy / free of the strings (the struct itself is the caller's).
- * dm_update_copy: 0, or -1 when out of memory (dst then cleared); NULL
- * strings stay NULL. dm_update_clear leaves *u zeroed.
+ * NULL strings stay NULL; out of memory ends the process (dm_log_oom).
+ * dm_update_clear leaves *u zeroed.
  */
-int dm_update_copy(dm_update *dst, const dm_update *src);
+void dm_update_copy(dm_update *dst, const dm_update *src);
 void dm_update_clear(dm_update *u);
 
 /* 16 hex digits naming a policy text (FNV-1a 64): the group's key part. */

@@ -774,34 +774,34 @@ record_bad(const char *path, size_t off, const char *why, size_t *bad)
 	    why);
 }
 
-/* Every line of a mapped file through fn; *nomem when memory ran out. */
-static int
-read_lines(const char *path, const char *map, size_t size,
-    dm_journal_fn fn, void *arg, size_t *bad, bool *nomem)
+int
+dm_journal_parse(const char *name, const char *buf, size_t size,
+    dm_journal_fn fn, void *arg, size_t *bad)
 {
 	char *out = NULL, *nout;
-	size_t off = 0, n, cap = 0;
+	size_t off = 0, n, cap = 0, nbad;
 	const char *nl, *why;
 	dm_update u;
 	int rc = 0;
 
+	if (bad == NULL)
+		bad = &nbad;
+	*bad = 0;
 	while (rc == 0 && off < size) {
-		if ((nl = memchr(map + off, '\n', size - off)) == NULL) {
-			record_bad(path, off, "incomplete last record", bad);
+		if ((nl = memchr(buf + off, '\n', size - off)) == NULL) {
+			record_bad(name, off, "incomplete last record", bad);
 			break;
 		}
-		n = (size_t)(nl - map) - off;
+		n = (size_t)(nl - buf) - off;
 		if (n + 1 > cap) {
-			if ((nout = realloc(out, n + 1)) == NULL) {
-				*nomem = true;
-				break;
-			}
+			if ((nout = realloc(out, n + 1)) == NULL)
+				dm_log_oom();
 			out = nout;
 			cap = n + 1;
 		}
 		memset(&u, 0, sizeof(u));
-		if ((why = record_parse(map + off, n, &u, out)) != NULL)
-			record_bad(path, off, why, bad);
+		if ((why = record_parse(buf + off, n, &u, out)) != NULL)
+			record_bad(name, off, why, bad);
 		else
 			rc = fn(&u, arg);
 		off += n + 1;
@@ -815,14 +815,12 @@ dm_journal_read(const char *path, dm_journal_fn fn, void *arg,
     size_t *bad)
 {
 	void *map = MAP_FAILED;
-	size_t size = 0, nbad;
-	bool nomem = false;
+	size_t size = 0;
 	struct stat sb;
 	int fd, rc = -1, e;
 
-	if (bad == NULL)
-		bad = &nbad;
-	*bad = 0;
+	if (bad != NULL)
+		*bad = 0;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) != 0)
 		goto out;
 	if ((size = (size_t)sb.st_size) == 0) {
@@ -833,15 +831,7 @@ dm_journal_read(const char *path, dm_journal_fn fn, void *arg,
 	    MAP_FAILED)
 		goto out;
 	madvise(map, size, MADV_SEQUENTIAL);
-	rc = read_lines(path, map, size, fn, arg, bad, &nomem);
-	if (nomem) {
-		rc = -1;
-		errno = ENOMEM;
-		goto out;
-	}
-	munmap(map, size);
-	close(fd);
-	return rc;
+	rc = dm_journal_parse(path, map, size, fn, arg, bad);
 out:
 	e = errno;
 	if (rc == -1)

@@ -247,8 +247,7 @@ replay_one(const dm_update *u, void *arg)
 {
 	struct replay *r = arg;
 
-	if (dm_update_copy(&r->batch[r->n], u) != 0)
-		dm_log_oom();
+	dm_update_copy(&r->batch[r->n], u);
 	if (++r->n == STORE_BATCH && !replay_flush(r)) {
 		r->failed = true;
 		return 1;

@@ -22,27 +22,25 @@
 #define FNV64_PRIME	UINT64_C(0x100000001b3)
 
 /* NULL stays NULL; false only when out of memory. */
-static bool
-update_strdup(char **dst, const char *src)
+static char *
+update_strdup(const char *src)
 {
-	*dst = NULL;
+	char *p;
+
 	if (src == NULL)
-		return true;
-	return (*dst = strdup(src)) != NULL;
+		return NULL;
+	if ((p = strdup(src)) == NULL)
+		dm_log_oom();
+	return p;
 }
 
-int
+void
 dm_update_copy(dm_update *dst, const dm_update *src)
 {
 	*dst = *src;
-	dst->domain = dst->policy = dst->row = NULL;
-	if (!update_strdup(&dst->domain, src->domain) ||
-	    !update_strdup(&dst->policy, src->policy) ||
-	    !update_strdup(&dst->row, src->row)) {
-		dm_update_clear(dst);
-		return -1;
-	}
-	return 0;
+	dst->domain = update_strdup(src->domain);
+	dst->policy = update_strdup(src->policy);
+	dst->row = update_strdup(src->row);
 }
 
 void

@@ -105,8 +105,7 @@ collect(const dm_update *u, void *arg)
 			tap_bail("out of memory");
 		g->v = nv;
 	}
-	if (dm_update_copy(&g->v[g->n], u) != 0)
-		tap_bail("out of memory");
+	dm_update_copy(&g->v[g->n], u);
 	g->n++;
 	return g->stop_after != 0 && g->n == g->stop_after ? 7 : 0;
 }
@@ -344,7 +343,7 @@ test_update(void)
 		tap_is_str(id, ids[i].id, "policy id of '%s'",
 		    ids[i].policy ? ids[i].policy : "(null)");
 	}
-	tap_is_int(dm_update_copy(&b, &a), 0, "dm_update_copy");
+	dm_update_copy(&b, &a);
 	tap_ok(same_update(&a, &b) && b.domain != a.domain &&
 	    b.policy != a.policy && b.row != a.row,
 	    "the copy is equal and deep");
@@ -352,7 +351,8 @@ test_update(void)
 	memset(&z, 0, sizeof(z));
 	tap_ok(memcmp(&b, &z, sizeof(z)) == 0, "dm_update_clear zeroes");
 	a.policy = a.row = NULL;
-	tap_ok(dm_update_copy(&b, &a) == 0 && b.policy == NULL &&
+	dm_update_copy(&b, &a);
+	tap_ok(b.policy == NULL &&
 	    b.row == NULL && strcmp(b.domain, "example.com") == 0,
 	    "NULL strings stay NULL");
 	dm_update_clear(&b);
