@@ -95,12 +95,6 @@ dm_status dm_msg_body(dm_msg *m, const unsigned char *p, size_t len);
 /* Evaluate. *out stays owned by m. DM_OK, or DM_NOMEM. */
 dm_status dm_msg_eom(dm_msg *m, const dm_verdict **out);
 
-/*
- * Feed a whole message from a stream (dmarc-check, tests, fuzzing): bare
- * LF becomes CRLF, headers are split and unfolded for the engine, the
- * body is streamed in chunks. DM_PERMFAIL with err for unreadable input.
- */
-dm_status dm_msg_feed_stream(dm_msg *m, int fd, char *err, size_t errlen);
 
 const char *dm_from_state_str(dm_from_state s);
 const char *dm_from_fault_str(dm_from_fault f);	/* "none" "malformed" .. */

@@ -11,9 +11,8 @@
 
 #include <stddef.h>
 
+#include "dm_domain.h"
 #include "dm_status.h"
-
-#define DM_DOMAIN_MAX 254	/* 253 octets and the NUL */
 
 /* Distinct domains kept; more means "truncated" (the caller refuses). */
 #define DM_FROM_MAX_DOMAINS 64
@@ -56,12 +55,5 @@ typedef struct dm_from_addrs {
  */
 dm_status dm_from_parse(const char *value, size_t len, dm_from_addrs *out);
 void dm_from_addrs_clear(dm_from_addrs *a);
-
-/*
- * Normalise one domain: lower case, trailing dot removed, U-labels to
- * A-labels, LDH syntax checked. DM_PERMFAIL when it is not a domain.
- */
-dm_status dm_domain_normalize(const char *in, size_t len, char *out,
-    size_t outlen);
 
 #endif

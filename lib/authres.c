@@ -21,6 +21,7 @@
 
 #include "dm_authres.h"
 #include "dm_buf.h"
+#include "dm_domain.h"
 #include "dm_from.h"
 
 /* RFC 2045 token characters. */

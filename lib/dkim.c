@@ -33,6 +33,7 @@
 #include "dm_dkim.h"
 #include "dm_dkimkey.h"
 #include "dm_dkimsig.h"
+#include "dm_domain.h"
 #include "dm_log.h"
 
 /*

@@ -12,7 +12,7 @@
 
 #include <idn2.h>
 
-#include "dm_from.h"
+#include "dm_domain.h"
 
 static bool
 domain_ldh(unsigned char c)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "dm_engine.h"
+#include "dm_msgstream.h"
 
 #define STREAM_CHUNK		65536
 #define STREAM_FIELD_MAX	(4u << 20)	/* one header field */

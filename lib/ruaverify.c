@@ -47,6 +47,7 @@
 
 #include <bsd/string.h>
 
+#include "dm_domain.h"
 #include "dm_hex.h"
 #include "dm_from.h"
 #include "dm_log.h"

@@ -34,6 +34,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "dm_domain.h"
 #include "dm_from.h"
 #include "dm_log.h"
 #include "dm_resolver.h"

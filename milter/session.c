@@ -19,6 +19,7 @@
 #include <bsd/string.h>
 
 #include "dm_authres.h"
+#include "dm_domain.h"
 #include "dm_log.h"
 #include "dm_row.h"
 #include "dm_store.h"

@@ -21,6 +21,7 @@
 
 #include "dm_authres.h"
 #include "dm_engine.h"
+#include "dm_msgstream.h"
 #include "dm_log.h"
 
 struct check_args {

@@ -24,6 +24,7 @@
 #include "dm_authres.h"
 #include "dm_config.h"
 #include "dm_engine.h"
+#include "dm_msgstream.h"
 #include "dm_row.h"
 #include "fuzz.h"
 #include "fuzzxml.h"

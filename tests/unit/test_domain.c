@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+#include "dm_domain.h"
 #include "dm_from.h"
 #include "tap.h"
 
