@@ -20,6 +20,7 @@
 
 #include "dm_buf.h"
 #include "dm_hash.h"
+#include "dm_log.h"
 #include "rptmail.h"
 
 #define LINE_MAX_SOFT 78	/* RFC 5322 2.1.1, without the CRLF */
@@ -352,7 +353,7 @@ part_text_headers(dm_buf *b)
 }
 
 /* Headers, the parts joined by the boundary; hands the result over. */
-static int
+static dm_status
 assemble(dm_buf *b, const rpt_mail *m, const char *extra_id,
     dm_buf *parts, size_t nparts, char **eml, size_t *len)
 {
@@ -376,30 +377,29 @@ assemble(dm_buf *b, const rpt_mail *m, const char *extra_id,
 	for (i = 0; i < nparts; i++)
 		dm_buf_free(&parts[i]);
 	*eml = dm_buf_take(b, len);
-	return 0;
+	return DM_OK;
 }
 
 /* --- the public part ----------------------------------------------------- */
 
-/* Room for deflate's output: *p grows by doubling. -1 when out of memory. */
-static int
+/* Room for deflate's output: *p grows by doubling. */
+static void
 gz_room(unsigned char **p, size_t *cap, size_t used)
 {
 	unsigned char *np;
 
 	if (*p != NULL && used < *cap)
-		return 0;
+		return;
 	if (*p != NULL)
 		*cap *= 2;
 	if ((np = realloc(*p, *cap)) == NULL)
-		return -1;
+		dm_log_oom();
 	*p = np;
-	return 0;
 }
 
 /*
  * Deflate what z holds as input (the last chunk finishes the stream).
- * 0; -1 (ENOMEM) or -2 (zlib failed).
+ * 0, or -1 when zlib failed.
  */
 static int
 gz_chunk(z_stream *z, unsigned char **p, size_t *cap, size_t *used,
@@ -408,20 +408,19 @@ gz_chunk(z_stream *z, unsigned char **p, size_t *cap, size_t *used,
 	int rc;
 
 	do {
-		if (gz_room(p, cap, *used) != 0)
-			return -1;
+		gz_room(p, cap, *used);
 		z->next_out = *p + *used;
 		z->avail_out = (uInt)(*cap - *used > (1u << 30) ? (1u << 30) :
 		    *cap - *used);
 		if ((rc = deflate(z, last ? Z_FINISH : Z_NO_FLUSH)) ==
 		    Z_STREAM_ERROR)
-			return -2;
+			return -1;
 		*used = (size_t)(z->next_out - *p);
 	} while (z->avail_in > 0 || (last && rc != Z_STREAM_END));
 	return 0;
 }
 
-int
+dm_status
 rpt_gzip(const char *xml, size_t len, const char *name_in_gzip,
     unsigned char **out, size_t *outlen)
 {
@@ -429,7 +428,7 @@ rpt_gzip(const char *xml, size_t len, const char *name_in_gzip,
 	gz_header gh;
 	unsigned char *p = NULL;
 	size_t cap, done = 0, chunk;
-	int rc = -2;
+	int rc = -1;
 
 	*out = NULL;
 	*outlen = 0;
@@ -437,10 +436,8 @@ rpt_gzip(const char *xml, size_t len, const char *name_in_gzip,
 	memset(&gh, 0, sizeof(gh));
 	/* 15 + 16: a gzip wrapper instead of zlib's. */
 	if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9,
-	    Z_DEFAULT_STRATEGY) != Z_OK) {
-		errno = ENOMEM;
-		return -1;
-	}
+	    Z_DEFAULT_STRATEGY) != Z_OK)
+		dm_log_oom();	/* zlib's only failure with valid arguments */
 	gh.os = 255;		/* mtime 0, OS unknown: equal input, equal bytes */
 	gh.name = (Bytef *)(uintptr_t)name_in_gzip;
 	cap = len / 4 + 1024 + (name_in_gzip ? strlen(name_in_gzip) : 0);
@@ -456,14 +453,14 @@ rpt_gzip(const char *xml, size_t len, const char *name_in_gzip,
 	if (rc != 0) {
 		free(p);
 		*outlen = 0;
-		errno = rc == -1 ? ENOMEM : EIO;
-		return -1;
+		errno = EIO;
+		return DM_PERMFAIL;
 	}
 	*out = p;
-	return 0;
+	return DM_OK;
 }
 
-int
+dm_status
 rpt_mail_filename(const rpt_mail *m, char *buf, size_t size)
 {
 	char uid[ID_MAX + 1];
@@ -475,7 +472,7 @@ rpt_mail_filename(const rpt_mail *m, char *buf, size_t size)
 	    !valid_domain(m->domain) || !valid_id(m->report_id) ||
 	    m->begin < 0 || m->end <= m->begin) {
 		errno = EINVAL;
-		return -1;
+		return DM_PERMFAIL;
 	}
 	for (s = m->report_id; *s != '\0'; s++)
 		if (is_alnum((unsigned char)*s))
@@ -483,18 +480,18 @@ rpt_mail_filename(const rpt_mail *m, char *buf, size_t size)
 	uid[n] = '\0';
 	if (n == 0) {
 		errno = EINVAL;
-		return -1;
+		return DM_PERMFAIL;
 	}
 	w = snprintf(buf, size, "%s!%s!%" PRId64 "!%" PRId64 "!%s.xml.gz",
 	    m->submitter, m->domain, m->begin, m->end - 1, uid);
 	if (w < 0 || (size_t)w >= size) {
 		errno = ERANGE;
-		return -1;
+		return DM_PERMFAIL;
 	}
-	return 0;
+	return DM_OK;
 }
 
-int
+dm_status
 rpt_mail_build(const rpt_mail *m, char **eml, size_t *len)
 {
 	dm_buf b = DM_BUF_INIT, parts[2] = { DM_BUF_INIT, DM_BUF_INIT };
@@ -504,9 +501,9 @@ rpt_mail_build(const rpt_mail *m, char **eml, size_t *len)
 	*eml = NULL;
 	*len = 0;
 	if (!valid_common(m) || m->gz == NULL || m->gzlen == 0 ||
-	    rpt_mail_filename(m, fname, sizeof(fname)) != 0) {
+	    rpt_mail_filename(m, fname, sizeof(fname)) != DM_OK) {
 		errno = EINVAL;
-		return -1;
+		return DM_PERMFAIL;
 	}
 	fmt_utc(m->begin, from);
 	fmt_utc(m->end - 1, to);
@@ -536,7 +533,7 @@ rpt_mail_build(const rpt_mail *m, char **eml, size_t *len)
 	return assemble(&b, m, "", parts, 2, eml, len);
 }
 
-int
+dm_status
 rpt_mail_error_build(const rpt_mail *m, uint64_t report_size,
     const char *const *uris, size_t nuris, char **eml, size_t *len)
 {
@@ -548,12 +545,12 @@ rpt_mail_error_build(const rpt_mail *m, uint64_t report_size,
 	*len = 0;
 	if (!valid_common(m) || uris == NULL || nuris == 0) {
 		errno = EINVAL;
-		return -1;
+		return DM_PERMFAIL;
 	}
 	for (i = 0; i < nuris; i++)
 		if (!valid_uri(uris[i])) {
 			errno = EINVAL;
-			return -1;
+			return DM_PERMFAIL;
 		}
 	fmt_date(m->date, date);
 	fmt_utc(m->begin, from);

@@ -36,6 +36,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dm_status.h"
+
 /* Base64 line length, RFC 2045 6.8: 57 bytes of input a line. */
 #define RPT_MAIL_B64_LINE 76
 
@@ -60,17 +62,17 @@ typedef struct rpt_mail {
  * gzip (RFC 1952) of len bytes of xml: one deflate stream with a gzip
  * header carrying name_in_gzip (may be NULL: no name), mtime 0 and OS
  * "unknown", so equal input gives equal bytes. *out is malloc'ed.
- * 0, or -1 (errno ENOMEM, or EIO for a zlib failure).
+ * DM_OK, or DM_PERMFAIL (errno EIO) when zlib fails.
  */
-int rpt_gzip(const char *xml, size_t len, const char *name_in_gzip,
+dm_status rpt_gzip(const char *xml, size_t len, const char *name_in_gzip,
     unsigned char **out, size_t *outlen);
 
 /*
- * The attachment filename, "S!D!begin!end!U.xml.gz" (see above). 0, or
- * -1 with errno EINVAL (invalid submitter, domain, id or period) or
- * ERANGE (size too small; 700 bytes always suffice).
+ * The attachment filename, "S!D!begin!end!U.xml.gz" (see above). DM_OK,
+ * or DM_PERMFAIL with errno EINVAL (invalid submitter, domain, id or
+ * period) or ERANGE (size too small; 700 bytes always suffice).
  */
-int rpt_mail_filename(const rpt_mail *m, char *buf, size_t size);
+dm_status rpt_mail_filename(const rpt_mail *m, char *buf, size_t size);
 
 /*
  * The complete report mail, CRLF line ends, lines at most 78 characters
@@ -79,10 +81,10 @@ int rpt_mail_filename(const rpt_mail *m, char *buf, size_t size);
  * <ID.begin@message_id_domain>, Auto-Submitted, MIME-Version,
  * multipart/mixed of a short text/plain part and the application/gzip
  * attachment in base64. *eml is malloc'ed and NUL terminated (*len
- * without the NUL). 0, or -1 with errno EINVAL (a value above is not
- * accepted, or begin >= end, or no gz) or ENOMEM.
+ * without the NUL). DM_OK, or DM_PERMFAIL with errno EINVAL (a value
+ * above is not accepted, or begin >= end, or no gz).
  */
-int rpt_mail_build(const rpt_mail *m, char **eml, size_t *len);
+dm_status rpt_mail_build(const rpt_mail *m, char **eml, size_t *len);
 
 /*
  * The RFC 7489 7.2.2 error report for a report of report_size bytes that
@@ -94,7 +96,7 @@ int rpt_mail_build(const rpt_mail *m, char **eml, size_t *len);
  * their size limits as published) and a second text/plain part saying
  * so in words. m->gz is not used. Returns as rpt_mail_build.
  */
-int rpt_mail_error_build(const rpt_mail *m, uint64_t report_size,
+dm_status rpt_mail_error_build(const rpt_mail *m, uint64_t report_size,
     const char *const *uris, size_t nuris, char **eml, size_t *len);
 
 #endif

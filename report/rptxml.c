@@ -20,6 +20,7 @@
 
 #include "dm_buf.h"
 #include "dm_hex.h"
+#include "dm_log.h"
 #include "dm_row.h"
 #include "rptxml.h"
 
@@ -720,13 +721,29 @@ sink_close(void *ctx)
 	return 0;
 }
 
-int
+/* What makes meta unusable for any document, or NULL. */
+static const char *
+wr_meta_fault(const rpt_meta *m)
+{
+	if (m->org_name == NULL || m->email == NULL || m->report_id == NULL ||
+	    m->domain == NULL || m->policy == NULL)
+		return "org_name, email, report_id, domain and policy are "
+		    "required";
+	if (m->format != RPT_RFC7489 && m->format != RPT_RFC9990)
+		return "unknown report format";
+	if (m->end <= m->begin)
+		return "empty date range";
+	return NULL;
+}
+
+dm_status
 rpt_xml_stream(const rpt_meta *m, const rpt_row *rows, size_t n,
     rpt_sink sink, void *ctx, rpt_stats *st, char *err, size_t errlen)
 {
 	struct wr x;
 	rpt_stats dummy;
 	xmlOutputBufferPtr ob;
+	const char *why;
 	int rc;
 
 	memset(&x, 0, sizeof(x));
@@ -740,29 +757,24 @@ rpt_xml_stream(const rpt_meta *m, const rpt_row *rows, size_t n,
 	memset(st, 0, sizeof(*st));
 	if (errlen > 0)
 		*err = '\0';
-	if (m->org_name == NULL || m->email == NULL || m->report_id == NULL ||
-	    m->domain == NULL || m->policy == NULL)
-		return wr_fail(&x, "org_name, email, report_id, domain and "
-		    "policy are required");
-	if (m->format != RPT_RFC7489 && m->format != RPT_RFC9990)
-		return wr_fail(&x, "unknown report format");
-	if (m->end <= m->begin)
-		return wr_fail(&x, "empty date range");
-	xmlInitParser();
-	if ((ob = xmlOutputBufferCreateIO(sink_write, sink_close, &x,
-	    NULL)) == NULL)
-		return wr_fail(&x, "out of memory");
-	if ((x.w = xmlNewTextWriter(ob)) == NULL) {
-		xmlOutputBufferClose(ob);
-		return wr_fail(&x, "out of memory");
+	if ((why = wr_meta_fault(m)) != NULL) {
+		(void)wr_fail(&x, "%s", why);
+		return DM_PERMFAIL;
 	}
+	xmlInitParser();
+	/* libxml2 fails these only for memory: the one policy applies */
+	if ((ob = xmlOutputBufferCreateIO(sink_write, sink_close, &x,
+	    NULL)) == NULL || (x.w = xmlNewTextWriter(ob)) == NULL)
+		dm_log_oom();
 	rc = w_document(&x, rows, n, st);
 	xmlFreeTextWriter(x.w);		/* flushes and closes ob */
 	if (rc == 0 && x.sinkfailed)
 		rc = wr_fail(&x, "write error");
 	free(x.clean);
 	free(x.scratch);
-	return rc;
+	if (rc == 0)
+		return DM_OK;
+	return x.sinkfailed ? DM_TEMPFAIL : DM_PERMFAIL;
 }
 
 /* The sink of rpt_xml_write: the document into a dm_buf. */
@@ -773,18 +785,20 @@ mem_sink(void *ctx, const char *buf, size_t len)
 	return 0;
 }
 
-int
+dm_status
 rpt_xml_write(const rpt_meta *m, const rpt_row *rows, size_t n,
     char **out, size_t *len, rpt_stats *st, char *err, size_t errlen)
 {
 	dm_buf b = DM_BUF_INIT;
+	dm_status st2;
 
 	*out = NULL;
 	*len = 0;
-	if (rpt_xml_stream(m, rows, n, mem_sink, &b, st, err, errlen) < 0) {
+	if ((st2 = rpt_xml_stream(m, rows, n, mem_sink, &b, st, err,
+	    errlen)) != DM_OK) {
 		dm_buf_free(&b);
-		return -1;
+		return st2;
 	}
 	*out = dm_buf_take(&b, len);
-	return 0;
+	return DM_OK;
 }

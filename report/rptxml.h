@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dm_status.h"
+
 enum rpt_format { RPT_RFC7489, RPT_RFC9990 };
 
 typedef struct rpt_meta {
@@ -69,18 +71,19 @@ typedef int (*rpt_sink)(void *ctx, const char *buf, size_t len);
 
 /*
  * The whole document into a malloc'ed buffer (*out, NUL-terminated,
- * *len bytes without the NUL). Returns 0, or -1 with a message in err
- * (a row or policy text that cannot be read, a missing meta field, no
- * row left to report, out of memory); *out is then NULL. st may be NULL.
+ * *len bytes without the NUL). DM_OK, or DM_PERMFAIL with a message in
+ * err (a row or policy text that cannot be read, a missing meta field, no
+ * row left to report); *out is then NULL. st may be NULL.
  */
-int rpt_xml_write(const rpt_meta *m, const rpt_row *rows, size_t n,
+dm_status rpt_xml_write(const rpt_meta *m, const rpt_row *rows, size_t n,
     char **out, size_t *len, rpt_stats *st, char *err, size_t errlen);
 
 /*
- * The same document streamed into sink (to gzip it on the fly). On -1
- * the sink has received part of a document: discard it.
+ * The same document streamed into sink (to gzip it on the fly): as
+ * rpt_xml_write, and DM_TEMPFAIL when the sink refused a piece. On any
+ * failure the sink has received part of a document: discard it.
  */
-int rpt_xml_stream(const rpt_meta *m, const rpt_row *rows, size_t n,
+dm_status rpt_xml_stream(const rpt_meta *m, const rpt_row *rows, size_t n,
     rpt_sink sink, void *ctx, rpt_stats *st, char *err, size_t errlen);
 
 #endif

@@ -750,7 +750,7 @@ test_folding(void)
 	dom[63] = dom[127] = dom[191] = '.';
 	dom[254] = '\0';
 	m.domain = dom;
-	tap_ok(rpt_mail_build(&m, &eml, &len) == -1 && errno == EINVAL,
+	tap_ok(rpt_mail_build(&m, &eml, &len) == DM_PERMFAIL && errno == EINVAL,
 	    "a domain of 254 characters is refused");
 }
 
@@ -862,7 +862,7 @@ test_refused(void)
 			tap_ok(rc == 0, "%s: accepted", r->why);
 			free(eml);
 		} else
-			tap_ok(rc == -1 && errno == EINVAL && eml == NULL,
+			tap_ok(rc == DM_PERMFAIL && errno == EINVAL && eml == NULL,
 			    "%s: refused", r->why);
 	}
 }
@@ -946,10 +946,10 @@ test_error_report(void)
 	for (i = 0; i < sizeof(bad_uris) / sizeof(bad_uris[0]); i++) {
 		eml = (char *)1;
 		tap_ok(rpt_mail_error_build(&m, 1, bad_uris[i], 1, &eml,
-		    &len) == -1 && errno == EINVAL && eml == NULL,
+		    &len) == DM_PERMFAIL && errno == EINVAL && eml == NULL,
 		    "error report: bad URI %zu refused", i);
 	}
-	tap_ok(rpt_mail_error_build(&m, 1, uris, 0, &eml, &len) == -1,
+	tap_ok(rpt_mail_error_build(&m, 1, uris, 0, &eml, &len) == DM_PERMFAIL,
 	    "error report: no URIs refused");
 }
 

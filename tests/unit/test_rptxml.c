@@ -495,8 +495,8 @@ one_row(enum rpt_format f, const char *row, const char *name)
 	size_t len;
 	xmlDoc *d;
 
-	if (rpt_xml_write(&m, &r, 1, &xml, &len, NULL, err, sizeof(err)) <
-	    0) {
+	if (rpt_xml_write(&m, &r, 1, &xml, &len, NULL, err, sizeof(err)) !=
+	    DM_OK) {
 		tap_diag("%s: %s", name, err);
 		return NULL;
 	}
@@ -806,9 +806,10 @@ test_bad(void)
 			strlcpy(err, "", sizeof(err));
 			rc = rpt_xml_write(&m, &r, 1, &xml, &len, NULL, err,
 			    sizeof(err));
-			tap_ok(rc == -1 && xml == NULL && strstr(err, c->err),
-			    "%s (%s): refused", c->name, fmts[k].tag);
-			if (rc != -1 || strstr(err, c->err) == NULL)
+			tap_ok(rc == DM_PERMFAIL && xml == NULL &&
+			    strstr(err, c->err), "%s (%s): refused", c->name,
+			    fmts[k].tag);
+			if (rc != DM_PERMFAIL || strstr(err, c->err) == NULL)
 				tap_diag("rc %d, err '%s', want '%s'", rc, err,
 				    c->err);
 			if (rc == 0)
@@ -849,17 +850,17 @@ test_meta(void)
 
 	m.org_name = NULL;
 	tap_ok(rpt_xml_write(&m, r, 2, &xml, &len, NULL, err, sizeof(err)) ==
-	    -1 && strstr(err, "required"), "no org_name: refused");
+	    DM_PERMFAIL && strstr(err, "required"), "no org_name: refused");
 	m = meta(RPT_RFC7489, base_policy);
 	m.end = m.begin;
 	tap_ok(rpt_xml_write(&m, r, 2, &xml, &len, NULL, err, sizeof(err)) ==
-	    -1 && strstr(err, "date range"), "empty date range: refused");
+	    DM_PERMFAIL && strstr(err, "date range"), "empty date range: refused");
 	m = meta(RPT_RFC7489, base_policy);
 	tap_ok(rpt_xml_write(&m, r, 0, &xml, &len, NULL, err, sizeof(err)) ==
-	    -1 && strstr(err, "no row"), "no rows: refused");
+	    DM_PERMFAIL && strstr(err, "no row"), "no rows: refused");
 	m.format = (enum rpt_format)7;
 	tap_ok(rpt_xml_write(&m, r, 2, &xml, &len, NULL, err, sizeof(err)) ==
-	    -1 && strstr(err, "format"), "unknown format: refused");
+	    DM_PERMFAIL && strstr(err, "format"), "unknown format: refused");
 
 	m = meta(RPT_RFC7489, base_policy);
 	tap_ok(rpt_xml_write(&m, r, 2, &xml, &len, &st, err, sizeof(err)) ==
@@ -881,8 +882,8 @@ test_meta(void)
 	left = 300;
 	xmlSetGenericErrorFunc(NULL, quiet);	/* libxml2's "flush error" */
 	tap_ok(rpt_xml_stream(&m, r, 2, failing_sink, &left, NULL, err,
-	    sizeof(err)) == -1 && strstr(err, "write error"),
-	    "a failing sink fails the write");
+	    sizeof(err)) == DM_TEMPFAIL && strstr(err, "write error"),
+	    "a failing sink fails the write (temporarily: it is I/O)");
 	xmlSetGenericErrorFunc(NULL, NULL);
 }
 
