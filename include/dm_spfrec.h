@@ -41,7 +41,7 @@ int dm_spfrec_is_v1(const char *txt, size_t len);
 
 /*
  * Parse one record (len bytes, may hold NULs: they are a syntax error).
- * DM_OK and *out; DM_PERMFAIL with the reason in why; DM_NOMEM.
+ * DM_OK and *out, or DM_PERMFAIL with the reason in why.
  */
 dm_status dm_spfrec_parse(const char *txt, size_t len, dm_spfrec **out,
     char *why, size_t whylen);

@@ -16,6 +16,7 @@
 #include <bsd/stdlib.h>
 
 #include "dm_cidr.h"
+#include "dm_log.h"
 
 struct cidr {
 	int family;
@@ -81,7 +82,7 @@ cidr_add(dm_cidrlist *l, const char *item, char *err, size_t errlen)
 		struct cidr *v = reallocarray(l->v, ncap, sizeof(*v));
 
 		if (v == NULL)
-			return DM_NOMEM;
+			dm_log_oom();
 		l->v = v;
 		l->cap = ncap;
 	}
@@ -159,7 +160,7 @@ dm_cidrlist_parse(const char *spec, dm_cidrlist **out, char *err,
 
 	*out = NULL;
 	if ((l = calloc(1, sizeof(*l))) == NULL)
-		return DM_NOMEM;
+		dm_log_oom();
 	st = spec != NULL ? cidr_parse_text(l, spec, false, err, errlen) :
 	    DM_OK;
 	if (st != DM_OK) {

@@ -13,6 +13,7 @@
 #include <idn2.h>
 
 #include "dm_domain.h"
+#include "dm_log.h"
 
 static bool
 domain_ldh(unsigned char c)
@@ -57,7 +58,7 @@ domain_to_ascii(const char *in, size_t len, char *out, size_t outlen)
 	dm_status st;
 
 	if ((u = strndup(in, len)) == NULL)
-		return DM_NOMEM;
+		dm_log_oom();
 	if (idn2_to_ascii_8z(u, &a, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) !=
 	    IDN2_OK) {
 		free(u);

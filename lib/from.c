@@ -27,6 +27,7 @@
 #include <bsd/string.h>
 
 #include "dm_from.h"
+#include "dm_log.h"
 
 #define FROM_COMMENT_DEPTH 32
 
@@ -372,7 +373,7 @@ from_add_domain(dm_from_addrs *out, const char *d, bool *seen)
 		nd = reallocarray(out->domain, out->n ? out->n * 2 : 4,
 		    sizeof(*nd));
 		if (nd == NULL)
-			return DM_NOMEM;
+			dm_log_oom();
 		out->domain = nd;
 	}
 	strlcpy(out->domain[out->n++], d, DM_DOMAIN_MAX);
@@ -395,8 +396,6 @@ from_add(dm_from_addrs *out, const spec *s, bool extra)
 
 	if (spec_done(s) && from_run_fault(s->dom, s->dlen) == NULL)
 		st = dm_domain_normalize(s->dom, s->dlen, d, sizeof(d));
-	if (st == DM_NOMEM)
-		return st;
 	if (st != DM_OK) {
 		if (!extra) {
 			out->nmailboxes++;
@@ -490,7 +489,7 @@ segment_outer(segment *g, const tok *t, bool *in_group, dm_from_addrs *out)
 	return 0;
 }
 
-/* The strict reading; false on a lexical fault (*st: DM_OK or DM_NOMEM). */
+/* The strict reading; false on a lexical fault (*st: the last status). */
 static bool
 from_strict(const char *value, size_t len, dm_from_addrs *out,
     dm_status *st)
@@ -541,8 +540,6 @@ from_view_run(dm_from_addrs *out, const char *p, size_t len)
 		st = dm_domain_normalize(p, len, d, sizeof(d));
 		if (st == DM_OK)
 			return from_add_domain(out, d, &seen);
-		if (st == DM_NOMEM)
-			return st;
 		why = "not a domain name";
 	}
 	if (out->ndeceptive++ == 0)

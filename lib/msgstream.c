@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "dm_engine.h"
+#include "dm_log.h"
 #include "dm_msgstream.h"
 
 #define STREAM_CHUNK		65536
@@ -51,7 +52,7 @@ stream_grow(char **buf, size_t *cap, size_t need, size_t max)
 	while (ncap < need)
 		ncap *= 2;
 	if ((p = realloc(*buf, ncap)) == NULL)
-		return DM_NOMEM;
+		dm_log_oom();
 	*buf = p;
 	*cap = ncap;
 	return DM_OK;
@@ -240,10 +241,8 @@ dm_msg_feed_stream(dm_msg *m, int fd, char *err, size_t errlen)
 	ssize_t n;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (buf = malloc(STREAM_CHUNK)) == NULL) {
-		free(s);
-		return DM_NOMEM;
-	}
+	    (buf = malloc(STREAM_CHUNK)) == NULL)
+		dm_log_oom();
 	s->m = m;
 	s->first_line = true;
 	if (errlen > 0)

@@ -13,6 +13,7 @@
 #include <bsd/stdlib.h>
 
 #include "dm_cidr.h"
+#include "dm_log.h"
 #include "dm_override.h"
 
 struct dm_override {
@@ -36,10 +37,10 @@ override_domains(dm_override *o, const char *spec)
 		v = reallocarray(o->ignore_domains, o->nignore + 1,
 		    sizeof(*v));
 		if (v == NULL)
-			return DM_NOMEM;
+			dm_log_oom();
 		o->ignore_domains = v;
 		if ((v[o->nignore] = strndup(p, (size_t)(q - p))) == NULL)
-			return DM_NOMEM;
+			dm_log_oom();
 		/* Domains compare like DNS names: no trailing dot. */
 		if (q - p > 1 && v[o->nignore][q - p - 1] == '.')
 			v[o->nignore][q - p - 1] = '\0';

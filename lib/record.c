@@ -56,6 +56,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dm_log.h"
 #include "dm_record.h"
 
 #define REC_MAX_LEN	(1024 * 1024)
@@ -592,7 +593,7 @@ dm_record_parse(const char *txt, size_t len, dm_record **out, char *err,
 		return DM_PERMFAIL;
 	}
 	if ((ps.rec = malloc(sizeof(*ps.rec))) == NULL)
-		return DM_NOMEM;
+		dm_log_oom();
 	rec_defaults(ps.rec);
 	if ((st = rec_parse_tags(&ps, txt, len)) != DM_OK) {
 		dm_record_free(ps.rec);

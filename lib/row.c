@@ -214,7 +214,7 @@ dm_row_build(const dm_verdict *v, const dm_row_ctx *c, dm_update **out,
 	if (v->nauthors == 0 || c->ip == NULL || *c->ip == '\0')
 		return DM_OK;
 	if ((u = calloc(v->nauthors, sizeof(*u))) == NULL)
-		return DM_NOMEM;
+		dm_log_oom();
 	for (i = 0; i < v->nauthors; i++) {
 		a = &v->authors[i];
 		r = a->disc.record;

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dm_log.h"
 #include "dm_spfmacro.h"
 #include "dm_spfrec.h"
 
@@ -319,10 +320,8 @@ dm_spfrec_parse(const char *txt, size_t len, dm_spfrec **out, char *why,
 	for (i = 6; i < len; i++)
 		maxterms += txt[i] == ' ';
 	if ((r = calloc(1, sizeof(*r) + len + 1)) == NULL ||
-	    (r->terms = calloc(maxterms, sizeof(*r->terms))) == NULL) {
-		free(r);
-		return DM_NOMEM;
-	}
+	    (r->terms = calloc(maxterms, sizeof(*r->terms))) == NULL)
+		dm_log_oom();
 	text = r->text;
 	memcpy(text, txt, len);
 	text[len] = '\0';

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dm_log.h"
 #include "dm_record.h"
 
 #define URILIST_FIRST_CAP 4
@@ -156,7 +157,7 @@ uri_item(const char *s, size_t len, size_t *urilen, uint64_t *size)
 	return uri_valid(s, *urilen);
 }
 
-static dm_status
+static void
 uri_push(dm_urilist *l, size_t *cap, const char *s, size_t len,
     uint64_t size)
 {
@@ -167,22 +168,21 @@ uri_push(dm_urilist *l, size_t *cap, const char *s, size_t len,
 	if (l->n == *cap) {
 		ncap = *cap == 0 ? URILIST_FIRST_CAP : *cap * 2;
 		if ((v = reallocarray(l->v, ncap, sizeof(*v))) == NULL)
-			return DM_NOMEM;
+			dm_log_oom();
 		l->v = v;
 		*cap = ncap;
 	}
 	if ((copy = strndup(s, len)) == NULL)
-		return DM_NOMEM;
+		dm_log_oom();
 	l->v[l->n].uri = copy;
 	l->v[l->n].max_size = size;
 	l->n++;
-	return DM_OK;
 }
 
 /*
  * *out is overwritten, not appended to. DM_OK even when no URI survived
- * (out->n == 0); DM_NOMEM leaves *out empty. NULL with len 0 is an empty
- * list.
+ * (out->n == 0); out of memory ends the process. NULL with len 0 is an
+ * empty list.
  */
 dm_status
 dm_urilist_parse(const char *s, size_t len, dm_urilist *out)
@@ -201,11 +201,8 @@ dm_urilist_parse(const char *s, size_t len, dm_urilist *out)
 			continue;
 		for (e = end; e > b && uri_is_space((unsigned char)s[e - 1]); e--)
 			continue;
-		if (e > b && uri_item(s + b, e - b, &urilen, &size) &&
-		    uri_push(out, &cap, s + b, urilen, size) != DM_OK) {
-			dm_urilist_clear(out);
-			return DM_NOMEM;
-		}
+		if (e > b && uri_item(s + b, e - b, &urilen, &size))
+			uri_push(out, &cap, s + b, urilen, size);
 		if (end >= len)
 			break;
 		pos = end + 1;
