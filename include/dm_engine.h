@@ -92,7 +92,7 @@ dm_status dm_msg_header(dm_msg *m, const char *name, const char *value);
 dm_status dm_msg_eoh(dm_msg *m);
 /* Body bytes in CRLF form, any chunking. */
 dm_status dm_msg_body(dm_msg *m, const unsigned char *p, size_t len);
-/* Evaluate. *out stays owned by m. DM_OK, or DM_NOMEM. */
+/* Evaluate. *out stays owned by m. DM_OK. */
 dm_status dm_msg_eom(dm_msg *m, const dm_verdict **out);
 
 

@@ -54,7 +54,7 @@ void dm_journal_close(dm_journal *j);
  * DM_OK: the record is written (a later fdatasync failure is only
  * logged). DM_TEMPFAIL: not written (disk full, I/O error: with a log
  * line). DM_PERMFAIL: an update without writer, seq, domain, policy or
- * row (NULL); DM_NOMEM.
+ * row (NULL).
  */
 dm_status dm_journal_append(dm_journal *j, const dm_update *u);
 /* fdatasync now if anything is unsynced; DM_TEMPFAIL on I/O error. */

@@ -39,7 +39,7 @@ typedef struct dm_rua_skip {
  * frees; destinations keep the order of the list, duplicates dropped.
  * DM_OK even when no destination remains. DM_TEMPFAIL: a lookup failed
  * temporarily, the lists hold what could be decided (retry later).
- * DM_PERMFAIL: policy_domain is not a domain. DM_NOMEM: nothing out.
+ * DM_PERMFAIL: policy_domain is not a domain (nothing out).
  */
 dm_status dm_rua_verify(dm_resolver *r, dm_org *org, const char *policy_domain,
     const dm_urilist *rua, dm_rua_dest **dests, size_t *nd,

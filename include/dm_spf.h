@@ -46,7 +46,7 @@ void dm_spf_free(dm_spf *s);
  * ip: the client address as text (v4 or v6); helo: as given (may be NULL);
  * mail_from: the envelope address without <> (NULL or "" = null sender,
  * then the HELO identity is checked, RFC 7489 3.1.2). Always fills out;
- * returns DM_OK, or DM_NOMEM.
+ * returns DM_OK.
  */
 dm_status dm_spf_check(dm_spf *s, const char *ip, const char *helo,
     const char *mail_from, dm_spf_outcome *out);

@@ -12,9 +12,14 @@ typedef enum dm_status {
 	DM_OK = 0,	/* done, the answer is in the out-parameters */
 	DM_NOTFOUND,	/* definitive: nothing there (no record, no domain) */
 	DM_TEMPFAIL,	/* try again later: timeout, SERVFAIL, resource */
-	DM_PERMFAIL,	/* definitive error: malformed input, bad config */
-	DM_NOMEM	/* out of memory */
+	DM_PERMFAIL	/* definitive error: malformed input, bad config */
 } dm_status;
+
+/*
+ * There is no "out of memory" status: an allocation either succeeds or
+ * does not return (dm_log_oom, exit 75), Postfix's rule, so no caller
+ * has a path for it to get wrong.
+ */
 
 const char *dm_status_str(dm_status st);
 

@@ -19,6 +19,7 @@
 #include <bsd/string.h>
 
 #include "dm_config.h"
+#include "dm_log.h"
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_OCTAL, CFG_BOOL, CFG_ENUM };
 
@@ -349,7 +350,7 @@ cfg_assign(dm_config *c, const struct cfg_def *d, const char *value,
 		return st;
 	free(v->s);
 	if ((v->s = strdup(value)) == NULL)
-		return DM_NOMEM;
+		dm_log_oom();
 	v->i = n;
 	v->set = true;
 	return DM_OK;
@@ -363,7 +364,7 @@ dm_config_new(void)
 	size_t i;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return NULL;
+		dm_log_oom();
 	atomic_init(&c->refs, 1);
 	for (i = 0; i < DM_OPT_COUNT; i++) {
 		if (cfg_table[i].def == NULL)
@@ -451,8 +452,10 @@ dm_config_load(const char *file, dm_config **out, char *err, size_t errlen)
 	dm_status st;
 
 	*out = NULL;
-	if ((c = dm_config_new()) == NULL)
-		return DM_NOMEM;
+	if ((c = dm_config_new()) == NULL) {
+		snprintf(err, errlen, "the built-in defaults do not load");
+		return DM_PERMFAIL;
+	}
 	if (file == NULL) {
 		*out = c;
 		return DM_OK;

@@ -450,7 +450,9 @@ dkim_broken(dm_dkim_msg *m, const char *where, DKIM_STAT st)
 {
 	const char *why = dkim_geterror(m->dkim);
 
-	m->failed = st == DKIM_STAT_NORESOURCE ? DM_NOMEM : DM_TEMPFAIL;
+	if (st == DKIM_STAT_NORESOURCE)
+		dm_log_oom();	/* libopendkim's word for out of memory */
+	m->failed = DM_TEMPFAIL;
 	dm_log_qid(DM_LOG_WARNING, m->qid, "dkim: %s: %s%s%s", where,
 	    dkim_stat_str(st), why != NULL ? ": " : "",
 	    why != NULL ? why : "");
@@ -808,13 +810,12 @@ dkim_collect(dm_dkim_msg *m)
 
 	if (m->unsigned_msg)
 		return;
-	if (dkim_getsiglist(m->dkim, &list, &n) != DKIM_STAT_OK || n <= 0 ||
-	    (m->sigs = calloc((size_t)n, sizeof(*m->sigs))) == NULL) {
-		if (n > 0 && m->failed == DM_OK)
-			m->failed = DM_NOMEM;
+	if (dkim_getsiglist(m->dkim, &list, &n) != DKIM_STAT_OK || n <= 0) {
 		dkim_report_broken(m);
 		return;
 	}
+	if ((m->sigs = calloc((size_t)n, sizeof(*m->sigs))) == NULL)
+		dm_log_oom();
 	for (i = 0; i < n; i++) {
 		s = &m->sigs[i];
 		/* dkim_eom has run them all; this only catches stragglers */

@@ -175,15 +175,14 @@ msg_strdup(char **dst, const char *src)
 	free(*dst);
 	*dst = NULL;
 	if (src != NULL && (*dst = strdup(src)) == NULL)
-		return DM_NOMEM;
+		dm_log_oom();
 	return DM_OK;
 }
 
 dm_status
 dm_msg_client(dm_msg *m, const char *ip, const char *helo)
 {
-	if (msg_strdup(&m->ip, ip) != DM_OK)
-		return DM_NOMEM;
+	(void)msg_strdup(&m->ip, ip);
 	return msg_strdup(&m->helo, helo);
 }
 
@@ -199,7 +198,7 @@ dm_msg_mail_from(dm_msg *m, const char *addr)
 	}
 	free(m->mail_from);
 	if ((m->mail_from = strndup(addr != NULL ? addr : "", n)) == NULL)
-		return DM_NOMEM;
+		dm_log_oom();
 	return DM_OK;
 }
 
@@ -233,10 +232,10 @@ msg_keep_from(dm_msg *m, const char *value)
 	char **v;
 
 	if ((v = reallocarray(m->from, m->nfrom + 1, sizeof(*v))) == NULL)
-		return DM_NOMEM;
+		dm_log_oom();
 	m->from = v;
 	if ((v[m->nfrom] = strdup(value)) == NULL)
-		return DM_NOMEM;
+		dm_log_oom();
 	m->nfrom++;
 	return DM_OK;
 }
@@ -304,27 +303,25 @@ dm_msg_header(dm_msg *m, const char *name, const char *value)
 	if (strcasecmp(name, "Authentication-Results") == 0)
 		msg_read_authres(m, value);
 	if ((field = msg_dkim_field(name, value)) == NULL)
-		return DM_NOMEM;
-	st = dm_dkim_header(m->dkim, field, strlen(field));
+		dm_log_oom();
+	(void)dm_dkim_header(m->dkim, field, strlen(field));
 	free(field);
 	/* A header the verifier rejects must not stop the evaluation. */
-	return st == DM_NOMEM ? DM_NOMEM : DM_OK;
+	return DM_OK;
 }
 
 dm_status
 dm_msg_eoh(dm_msg *m)
 {
-	dm_status st = dm_dkim_eoh(m->dkim);
-
-	return st == DM_NOMEM ? DM_NOMEM : DM_OK;
+	(void)dm_dkim_eoh(m->dkim);
+	return DM_OK;
 }
 
 dm_status
 dm_msg_body(dm_msg *m, const unsigned char *p, size_t len)
 {
-	dm_status st = dm_dkim_body(m->dkim, p, len);
-
-	return st == DM_NOMEM ? DM_NOMEM : DM_OK;
+	(void)dm_dkim_body(m->dkim, p, len);
+	return DM_OK;
 }
 
 static void __attribute__((format(printf, 2, 3)))
@@ -600,9 +597,9 @@ dm_msg_eom(dm_msg *m, const dm_verdict **out)
 		msg_collect_sigs(m);
 		if (m->trusted_spf)
 			m->v.spf = m->tspf;
-		else if (dm_spf_check(m->e->spf, m->ip ? m->ip : "0.0.0.0",
-		    m->helo, m->mail_from, &m->v.spf) == DM_NOMEM)
-			return DM_NOMEM;
+		else
+			(void)dm_spf_check(m->e->spf, m->ip ? m->ip : "0.0.0.0",
+			    m->helo, m->mail_from, &m->v.spf);
 		msg_collect_authors(m);
 		for (i = 0; i < m->v.nauthors; i++)
 			msg_eval_author(m, &m->v.authors[i]);

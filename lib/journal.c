@@ -369,7 +369,7 @@ record_build(dm_journal *j, const dm_update *u, const char **rec,
 		size_t ncap = HDR_MAX + plen + 1 + 256;
 
 		if ((p = realloc(j->buf, ncap)) == NULL)
-			return DM_NOMEM;
+			dm_log_oom();
 		j->buf = p;
 		j->cap = ncap;
 	}
@@ -575,10 +575,8 @@ dm_journal_segments(const char *dir, const dm_journal *writing,
 			continue;
 		if (cnt == cap) {
 			cap = cap ? cap * 2 : 16;
-			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL) {
-				st = DM_NOMEM;
-				break;
-			}
+			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL)
+				dm_log_oom();
 			v = nv;
 		}
 		if (snprintf(v[cnt].path, sizeof(v[cnt].path), "%s/%s", dir,

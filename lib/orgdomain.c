@@ -262,10 +262,7 @@ org_fetch(dm_org *o, const char *domain, struct org_fetch *f, char *why,
 		perr[0] = '\0';
 		st = dm_record_parse(txt[pick].data, txt[pick].len, &f->rec,
 		    perr, sizeof(perr));
-		if (st == DM_NOMEM) {
-			snprintf(why, whylen, "%s: out of memory", qname);
-			st = DM_TEMPFAIL;
-		} else if (st != DM_OK) {
+		if (st != DM_OK) {
 			snprintf(why, whylen, "%s: unusable DMARC record: %s",
 			    qname, perr);
 			f->rec = NULL;

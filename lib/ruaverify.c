@@ -98,7 +98,7 @@ rua_skip(struct rua_ctx *c, const char *uri, const char *fmt, ...)
 	if (c->ns == c->scap) {
 		ncap = c->scap == 0 ? 4 : c->scap * 2;
 		if ((v = reallocarray(c->s, ncap, sizeof(*v))) == NULL)
-			return DM_NOMEM;
+			dm_log_oom();
 		c->s = v;
 		c->scap = ncap;
 	}
@@ -210,7 +210,7 @@ rua_mailto(const char *uri, struct rua_addr *a, const char **why)
 	*at++ = '\0';
 	st = dm_domain_normalize(at, strlen(at), a->host, sizeof(a->host));
 	if (st != DM_OK)
-		return st == DM_NOMEM ? DM_NOMEM : DM_PERMFAIL;
+		return DM_PERMFAIL;
 	snprintf(a->addr, sizeof(a->addr), "%.*s@%s", RUA_LOCAL_MAX, buf,
 	    a->host);
 	return DM_OK;
@@ -254,8 +254,6 @@ rua_auth_records(const dm_txt *txt, size_t n, struct rua_auth *au)
 			continue;
 		/* Only rua matters here; no p= makes it DM_NOTFOUND. */
 		st = dm_record_parse(txt[i].data, txt[i].len, &rec, NULL, 0);
-		if (st == DM_NOMEM)
-			return DM_NOMEM;
 		if (st != DM_OK)
 			continue;
 		au->repl = rec->rua;
@@ -318,8 +316,6 @@ rua_replace(struct rua_ctx *c, const dm_uri *orig, const char *host,
 
 	for (i = 0; i < repl->n; i++) {
 		st = rua_mailto(repl->v[i].uri, &a, &why);
-		if (st == DM_NOMEM)
-			return st;
 		if (st == DM_OK && strcmp(a.host, host) != 0)
 			return rua_skip(c, orig->uri, "%s redirects to "
 			    "another host (%s): no report to either", qname,
@@ -373,7 +369,7 @@ rua_one(struct rua_ctx *c, const dm_uri *u)
 	dm_status st;
 
 	if ((st = rua_mailto(u->uri, &a, &why)) != DM_OK)
-		return st == DM_NOMEM ? st : rua_skip(c, u->uri, "%s", why);
+		return rua_skip(c, u->uri, "%s", why);
 	st = rua_internal(c, a.host, &internal, &why);
 	if (st == DM_TEMPFAIL) {
 		c->tempfail = true;
@@ -405,7 +401,7 @@ dm_rua_verify(dm_resolver *r, dm_org *org, const char *policy_domain,
 	if (st != DM_OK || rua == NULL || rua->n == 0)
 		return st;
 	if ((c.d = calloc(DM_RUA_MAX, sizeof(*c.d))) == NULL)
-		return DM_NOMEM;
+		dm_log_oom();
 	c.porg_st = dm_org_domain(org, c.pdom, c.porg, sizeof(c.porg));
 	for (i = 0; i < rua->n && st == DM_OK; i++) {
 		if (i < DM_RUA_MAX)

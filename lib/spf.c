@@ -65,7 +65,7 @@ struct spf_ctx {
 	char rev[80];		/* the reverse-mapping name */
 	char now[24];		/* %{t} */
 	const char *sender, *lp, *odom, *helo;
-	int terms, voids, nomem;
+	int terms, voids;
 	dm_spf_result err;	/* the result when a term says SPF_ERROR */
 	char *comment;
 	size_t commentlen;
@@ -555,11 +555,6 @@ spf_fetch(struct spf_ctx *c, const char *domain, dm_spfrec **rec)
 		case DM_OK:
 			res = DM_SPF_PASS;	/* a record to evaluate */
 			break;
-		case DM_NOMEM:
-			c->nomem = 1;
-			spf_fail(c, DM_SPF_TEMPERROR, "out of memory", domain);
-			res = DM_SPF_TEMPERROR;
-			break;
 		default:
 			spf_fail(c, DM_SPF_PERMERROR, why, domain);
 			res = DM_SPF_PERMERROR;
@@ -789,7 +784,7 @@ spf_run(dm_spf *s, struct spf_ctx *c, const char *ip, const char *helo,
 	/* <sender> for the macros: local-part@domain */
 	len = lplen + strlen(out->domain) + 2;
 	if ((sender = malloc(len * 2)) == NULL)
-		return DM_NOMEM;
+		dm_log_oom();
 	snprintf(sender, len, "%.*s@%s", (int)lplen, lp, out->domain);
 	memcpy(sender + len, sender, lplen);
 	sender[len + lplen] = '\0';
@@ -806,7 +801,7 @@ spf_run(dm_spf *s, struct spf_ctx *c, const char *ip, const char *helo,
 	c->commentlen = sizeof(out->comment);
 	out->result = spf_check_host(c, out->domain, 0);
 	free(sender);
-	return c->nomem ? DM_NOMEM : DM_OK;
+	return DM_OK;
 }
 
 dm_status
@@ -821,7 +816,7 @@ dm_spf_check_exp(dm_spf *s, const char *ip, const char *helo,
 	if (exp != NULL && explen > 0)
 		exp[0] = '\0';
 	if ((c = malloc(sizeof(*c))) == NULL)
-		return DM_NOMEM;
+		dm_log_oom();
 	/* the big buffers need no clearing */
 	memset(c, 0, offsetof(struct spf_ctx, pnames));
 	c->exp = explen > 0 ? exp : NULL;

@@ -152,7 +152,7 @@ rpt_jsrc_open(const char *state_dir, rpt_jsrc **out, char *err,
 
 	*out = NULL;
 	if ((j = calloc(1, sizeof(*j))) == NULL)
-		return DM_NOMEM;
+		dm_log_oom();
 	j->lockfd = j->gfd = -1;
 	if (strlen(state_dir) > JS_PATH - 64) {
 		snprintf(err, errlen, "StateDir is too long");

@@ -13,7 +13,6 @@ dm_status_str(dm_status st)
 	case DM_NOTFOUND:	return "not found";
 	case DM_TEMPFAIL:	return "temporary failure";
 	case DM_PERMFAIL:	return "permanent failure";
-	case DM_NOMEM:		return "out of memory";
 	}
 	return "unknown status";
 }
