@@ -61,6 +61,7 @@ struct dm_redis {
 	char master[128];		/* the master's name at the sentinels */
 	char sentinel_password[256];
 	long wait;			/* replicas to WAIT for, each batch */
+	long replicas;			/* the master's, at the connect */
 	char path[REDIS_PATH_MAX];	/* unix socket, "" for TCP */
 	char user[128], password[256];
 	long db;
@@ -709,9 +710,11 @@ sentinel_check_role(dm_redis *r)
 
 	if ((st = redis_setup(r, 1, argv, &rep)) != DM_OK)
 		return st;
-	master = rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+	master = rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
 	    rep->element[0]->type == REDIS_REPLY_STRING &&
-	    strcmp(rep->element[0]->str, "master") == 0;
+	    strcmp(rep->element[0]->str, "master") == 0 &&
+	    rep->element[2]->type == REDIS_REPLY_ARRAY;
+	r->replicas = master ? (long)rep->element[2]->elements : 0;
 	freeReplyObject(rep);
 	if (!master)
 		return redis_fail(r, DM_TEMPFAIL, "%s:%d is not the master "
@@ -723,8 +726,19 @@ sentinel_check_role(dm_redis *r)
  * Replication is asynchronous: a write the master acknowledged can die
  * with it. So an update counts as committed only once wait replicas
  * have it too; until then it is retried (the sequence test makes that
- * harmless) and stays in the journal.
+ * harmless) and stays in the journal. Only as many as the master had
+ * when we connected: a master left alone after a failover has no
+ * replica to lose writes to, and must not stall us; a replica that
+ * drops out fails WAIT, and the reconnect counts again.
  */
+static long
+sentinel_waits(const dm_redis *r)
+{
+	if (r->nsentinels == 0)
+		return 0;
+	return r->wait < r->replicas ? r->wait : r->replicas;
+}
+
 static dm_status
 sentinel_wait(dm_redis *r)
 {
@@ -733,18 +747,19 @@ sentinel_wait(dm_redis *r)
 	redisReply *rep;
 	dm_status st;
 	long long got;
+	long want = sentinel_waits(r);
 
-	if (r->nsentinels == 0 || r->wait == 0)
+	if (want == 0)
 		return DM_OK;
-	snprintf(n, sizeof(n), "%ld", r->wait);
+	snprintf(n, sizeof(n), "%ld", want);
 	snprintf(ms, sizeof(ms), "%d", r->timeout_ms);
 	if ((st = redis_setup(r, 3, argv, &rep)) != DM_OK)
 		return st;
 	got = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
 	freeReplyObject(rep);
-	if (got < r->wait)
+	if (got < want)
 		return redis_fail(r, DM_TEMPFAIL, "WAIT: %lld of %ld replicas "
-		    "have the updates in time", got, r->wait);
+		    "have the updates in time", got, want);
 	return DM_OK;
 }
 
@@ -940,7 +955,7 @@ redis_batch(dm_redis *r, const dm_update *u, size_t n, size_t *done,
 	dm_status st;
 	size_t i, k = 0;
 	int e;
-	bool hold = r->nsentinels > 0 && r->wait > 0;
+	bool hold = sentinel_waits(r) > 0;
 
 	for (i = 0; i < n; i++)
 		if (!redis_append(r, u, i))
