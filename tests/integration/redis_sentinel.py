@@ -10,9 +10,9 @@ through miltertest loops (milter_counters.Loop) while the master is
 killed with SIGKILL; the sentinels promote the replica. Checked: every
 reply as expected (0 tempfails: the journal takes the counts meanwhile),
 the milter logged that it followed the master to the new address, the
-counts in the new master add up to exactly the messages sent, and the
-old master's address is never written to again (it is dead; a replica
-would refuse, and ROLE is asked first).
+counts in the new master add up to exactly the messages sent, and
+dmarc-report, also given the sentinels, sends reports from the new
+master that count every message once.
 
 Environment: as milter_counters.py; SENTINEL_MESSAGES (default 3000)
 sets the number of messages (10,000 for the issue's figure).
@@ -27,6 +27,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import milter_counters as mc  # noqa: E402  (needs dkim: skips without)
+import report_e2e as re2e  # noqa: E402
 
 ec, mp, mta = mc.ec, mc.mp, mc.mta
 NAME = "dmarcmaster"
@@ -141,8 +142,35 @@ def case_failover(ctx):
     tap.ok(role and role[0] == "master", "sentinel: the promoted replica "
            "says ROLE master", [repr(role)])
     mc.stop_ok(ctx, m, "sentinel")
+    want = {}
+    for lp in loops:
+        for i in range(lp.total):
+            d = "two.example" if order[i % len(order)] == "none" else \
+                "reject.example"
+            want[d] = want.get(d, 0) + 1
+    check_report(ctx, url, replica, want)
     for s in sentinels + [replica]:
         s.stop()
+
+
+def check_report(ctx, url, master, want):
+    """dmarc-report through the sentinels: the reports it sends count
+    every message once, and it deletes what it sent in the new master."""
+    tap = ctx.tap
+    rctx = re2e.Ctx(tap, ctx.wd, ctx.key, ctx.dnsconf, ctx.tpls)
+    out = ctx.dir("report-out")
+    sm = re2e.capture_script(os.path.join(ctx.dir("bin"), "sm"), out)
+    conf = rctx.conf("report", ctx.dir("report-state"), None, RedisURL=url,
+                     SendmailPath=sm)
+    rc, log = rctx.report(conf, "--day", re2e.today())
+    got = re2e.sums(re2e.captured(out))
+    tap.ok(rc == 0 and got == want, "sentinel: dmarc-report (RedisURL "
+           "redis-sentinel://) sends reports counting every message "
+           "once: %r" % want, ["exit %d, report counts %r" % (rc, got),
+                               log[-1500:]])
+    left = master.call("KEYS", "*:rows:*")
+    tap.ok(not left, "sentinel: the reported rows are deleted in the new "
+           "master", ["%r" % left[:5]])
 
 
 if __name__ == "__main__":
