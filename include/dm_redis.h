@@ -37,7 +37,7 @@ typedef struct dm_redis dm_redis;
  * [?db=N][&password=P][&sentinel_password=P][&wait=N] (up to 8
  * sentinels, port 26379 by default: the master is asked of them at every
  * connect and must say ROLE master; a batch is committed once WAIT says
- * wait replicas have it, 1 by default, at most those the master has).
+ * wait replicas have it, 1 by default).
  * prefix NULL means "dmarc:".
  * Connects lazily; timeout_ms bounds connect and every reply. NULL with
  * a reason in err (which never repeats the URL: it may hold a password).

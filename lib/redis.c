@@ -61,7 +61,6 @@ struct dm_redis {
 	char master[128];		/* the master's name at the sentinels */
 	char sentinel_password[256];
 	long wait;			/* replicas to WAIT for, each batch */
-	long replicas;			/* the master's, at the connect */
 	char path[REDIS_PATH_MAX];	/* unix socket, "" for TCP */
 	char user[128], password[256];
 	long db;
@@ -710,11 +709,9 @@ sentinel_check_role(dm_redis *r)
 
 	if ((st = redis_setup(r, 1, argv, &rep)) != DM_OK)
 		return st;
-	master = rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+	master = rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
 	    rep->element[0]->type == REDIS_REPLY_STRING &&
-	    strcmp(rep->element[0]->str, "master") == 0 &&
-	    rep->element[2]->type == REDIS_REPLY_ARRAY;
-	r->replicas = master ? (long)rep->element[2]->elements : 0;
+	    strcmp(rep->element[0]->str, "master") == 0;
 	freeReplyObject(rep);
 	if (!master)
 		return redis_fail(r, DM_TEMPFAIL, "%s:%d is not the master "
@@ -726,17 +723,15 @@ sentinel_check_role(dm_redis *r)
  * Replication is asynchronous: a write the master acknowledged can die
  * with it. So an update counts as committed only once wait replicas
  * have it too; until then it is retried (the sequence test makes that
- * harmless) and stays in the journal. Only as many as the master had
- * when we connected: a master left alone after a failover has no
- * replica to lose writes to, and must not stall us; a replica that
- * drops out fails WAIT, and the reconnect counts again.
+ * harmless) and stays in the journal. The number is the URL's, never
+ * what the master says it has: an old master the sentinels are about to
+ * demote has lost its replicas and still says ROLE master, and what it
+ * takes then is thrown away when it resyncs as a replica.
  */
 static long
 sentinel_waits(const dm_redis *r)
 {
-	if (r->nsentinels == 0)
-		return 0;
-	return r->wait < r->replicas ? r->wait : r->replicas;
+	return r->nsentinels > 0 ? r->wait : 0;
 }
 
 static dm_status
@@ -752,7 +747,8 @@ sentinel_wait(dm_redis *r)
 	if (want == 0)
 		return DM_OK;
 	snprintf(n, sizeof(n), "%ld", want);
-	snprintf(ms, sizeof(ms), "%d", r->timeout_ms);
+	/* within the socket's timeout, so that its 0 is read, not lost */
+	snprintf(ms, sizeof(ms), "%d", r->timeout_ms / 2 + 1);
 	if ((st = redis_setup(r, 3, argv, &rep)) != DM_OK)
 		return st;
 	got = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
