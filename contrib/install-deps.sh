@@ -25,7 +25,7 @@ libjansson-dev libxml2-dev libssl-dev libcurl4-openssl-dev"
 DEMO="openssl python3 python3-dkim postfix swaks libxml2-utils"
 DEB="debhelper dpkg-dev lintian"
 TEST="$DEMO $DEB miltertest groff-base mandoc redis-server redis-tools
-libmail-dmarc-perl libdbd-sqlite3-perl valgrind python3-spf"
+redis-sentinel libmail-dmarc-perl libdbd-sqlite3-perl valgrind python3-spf"
 BENCH="$DEMO redis-server opendkim opendmarc unbound"
 
 list=no

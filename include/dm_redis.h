@@ -32,7 +32,13 @@ typedef struct dm_redis dm_redis;
 /*
  * url: redis://[[user]:password@]host[:port][/db] (host may be [IPv6];
  * user and password %XX-escaped; port 6379 by default) or
- * unix:///path[?db=N][&password=P]. prefix NULL means "dmarc:".
+ * unix:///path[?db=N][&password=P] or
+ * redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/name
+ * [?db=N][&password=P][&sentinel_password=P][&wait=N] (up to 8
+ * sentinels, port 26379 by default: the master is asked of them at every
+ * connect and must say ROLE master; a batch is committed once WAIT says
+ * wait replicas have it, 1 by default).
+ * prefix NULL means "dmarc:".
  * Connects lazily; timeout_ms bounds connect and every reply. NULL with
  * a reason in err (which never repeats the URL: it may hold a password).
  */

@@ -44,16 +44,29 @@
 #define REDIS_DOMAIN_MAX 255
 #define REDIS_KEY_MAX (REDIS_PREFIX_MAX + REDIS_DOMAIN_MAX + 64)
 #define REDIS_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
+#define REDIS_SENTINELS_MAX 8
+#define REDIS_HOST_MAX 256
+
+struct redis_node {
+	char host[REDIS_HOST_MAX];
+	int port;
+};
 
 struct dm_redis {
-	char host[256];			/* TCP host, "" for a unix socket */
+	char host[REDIS_HOST_MAX];	/* TCP host, "" for a unix socket */
 	int port;
+	struct redis_node sentinel[REDIS_SENTINELS_MAX];
+	int nsentinels;			/* 0: not behind Sentinel */
+	int next_sentinel;		/* the one to ask first */
+	char master[128];		/* the master's name at the sentinels */
+	char sentinel_password[256];
+	long wait;			/* replicas to WAIT for, each batch */
 	char path[REDIS_PATH_MAX];	/* unix socket, "" for TCP */
 	char user[128], password[256];
 	long db;
 	char prefix[REDIS_PREFIX_MAX];
 	char domains_key[REDIS_PREFIX_MAX + 8];
-	char where[REDIS_PATH_MAX + 320];	/* the URL, secret masked */
+	char where[REDIS_SENTINELS_MAX * 270 + 512];	/* secrets masked */
 	int timeout_ms;
 	long ttl;
 	redisContext *c;		/* NULL: connect at the next call */
@@ -161,13 +174,13 @@ url_userinfo(dm_redis *r, const char *s, const char *end)
 	return NULL;
 }
 
-/* host[:port] or [v6][:port], [h, end). */
+/* host[:port] or [v6][:port], [h, end), into n; port by default. */
 static const char *
-url_hostport(dm_redis *r, const char *h, const char *end)
+url_hostport(struct redis_node *n, long port, const char *h,
+    const char *end)
 {
 	const char *p, *hs = h;
 	size_t hlen;
-	long port = 6379;
 	bool v6 = *h == '[';
 
 	if (v6) {
@@ -182,17 +195,17 @@ url_hostport(dm_redis *r, const char *h, const char *end)
 			p = end;
 		hlen = (size_t)(p - h);
 	}
-	if (hlen == 0 || hlen >= sizeof(r->host))
+	if (hlen == 0 || hlen >= sizeof(n->host))
 		return "no host, or too long a host";
-	memcpy(r->host, hs, hlen);
-	r->host[hlen] = '\0';
-	if (!url_host_ok(r->host, v6))
+	memcpy(n->host, hs, hlen);
+	n->host[hlen] = '\0';
+	if (!url_host_ok(n->host, v6))
 		return "bad characters in the host";
 	if (p < end && (*p != ':' ||
 	    !url_number(p + 1, (size_t)(end - p - 1), 65535, &port) ||
 	    port == 0))
 		return "the port must be a number from 1 to 65535";
-	r->port = (int)port;
+	n->port = (int)port;
 	return NULL;
 }
 
@@ -200,6 +213,7 @@ static const char *
 url_tcp(dm_redis *r, const char *s)
 {
 	const char *end = s + strcspn(s, "/?#"), *at = NULL, *p, *why;
+	struct redis_node n;
 
 	if (*end == '?' || *end == '#')
 		return "no query or fragment in a redis:// URL "
@@ -209,17 +223,34 @@ url_tcp(dm_redis *r, const char *s)
 			at = p;
 	if (at != NULL && (why = url_userinfo(r, s, at)) != NULL)
 		return why;
-	if ((why = url_hostport(r, at != NULL ? at + 1 : s, end)) != NULL)
+	if ((why = url_hostport(&n, 6379, at != NULL ? at + 1 : s, end)) !=
+	    NULL)
 		return why;
+	memcpy(r->host, n.host, sizeof(r->host));
+	r->port = n.port;
 	if (*end == '/' && end[1] != '\0' &&
 	    !url_number(end + 1, strlen(end + 1), 2147483647L, &r->db))
 		return "the path must be a database number (redis://host/2)";
 	return NULL;
 }
 
+/* One query parameter; the sentinel ones only for redis-sentinel://. */
 static const char *
 url_param(dm_redis *r, const char *s, size_t len)
 {
+	bool sent = r->nsentinels > 0;
+
+	if (sent && len > 18 && strncmp(s, "sentinel_password=", 18) == 0) {
+		if (!dm_hex_decode(s + 18, len - 18, r->sentinel_password,
+		    sizeof(r->sentinel_password)))
+			return "bad %-escape or too long a sentinel_password";
+		return NULL;
+	}
+	if (sent && len > 5 && strncmp(s, "wait=", 5) == 0) {
+		if (!url_number(s + 5, len - 5, 64, &r->wait))
+			return "wait= must be a number of replicas, 0 to 64";
+		return NULL;
+	}
 	if (len > 3 && strncmp(s, "db=", 3) == 0) {
 		if (!url_number(s + 3, len - 3, 2147483647L, &r->db))
 			return "db= must be a database number";
@@ -231,22 +262,18 @@ url_param(dm_redis *r, const char *s, size_t len)
 			return "bad %-escape or too long a password";
 		return NULL;
 	}
-	return "unknown parameter (only db= and password=)";
+	return sent ? "unknown parameter (only db=, password=, "
+	    "sentinel_password= and wait=)" :
+	    "unknown parameter (only db= and password=)";
 }
 
+/* "?a=1&b=2" or "": the parameters after a path. */
 static const char *
-url_unix(dm_redis *r, const char *s)
+url_query(dm_redis *r, const char *q)
 {
-	size_t len = strcspn(s, "?");
-	const char *q = s + len, *why;
+	const char *why;
+	size_t len;
 
-	if (*s != '/')
-		return "a unix socket needs an absolute path "
-		    "(unix:///run/redis/redis.sock)";
-	if (len >= sizeof(r->path))
-		return "too long a socket path";
-	memcpy(r->path, s, len);
-	r->path[len] = '\0';
 	while (*q != '\0') {
 		q++;
 		len = strcspn(q, "&");
@@ -257,6 +284,111 @@ url_unix(dm_redis *r, const char *s)
 	return NULL;
 }
 
+static const char *
+url_unix(dm_redis *r, const char *s)
+{
+	size_t len = strcspn(s, "?");
+	const char *q = s + len;
+
+	if (*s != '/')
+		return "a unix socket needs an absolute path "
+		    "(unix:///run/redis/redis.sock)";
+	if (len >= sizeof(r->path))
+		return "too long a socket path";
+	memcpy(r->path, s, len);
+	r->path[len] = '\0';
+	return url_query(r, q);
+}
+
+/* host[:port],host[:port]... of a redis-sentinel:// URL, [s, end). */
+static const char *
+url_sentinels(dm_redis *r, const char *s, const char *end)
+{
+	const char *p, *why;
+
+	for (;; s = p + 1) {
+		if ((p = memchr(s, ',', (size_t)(end - s))) == NULL)
+			p = end;
+		if (r->nsentinels == REDIS_SENTINELS_MAX)
+			return "more than 8 sentinels";
+		if ((why = url_hostport(&r->sentinel[r->nsentinels++], 26379,
+		    s, p)) != NULL)
+			return why;
+		if (p == end)
+			return NULL;
+	}
+}
+
+/*
+ * redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/name
+ * [?db=N][&password=P][&sentinel_password=P][&wait=N]
+ */
+static const char *
+url_sentinel(dm_redis *r, const char *s)
+{
+	const char *end = s + strcspn(s, "/?#"), *at = NULL, *p, *why;
+	size_t len;
+
+	r->wait = 1;
+	for (p = s; p < end; p++)
+		if (*p == '@')
+			at = p;
+	if (at != NULL && (why = url_userinfo(r, s, at)) != NULL)
+		return why;
+	if ((why = url_sentinels(r, at != NULL ? at + 1 : s, end)) != NULL)
+		return why;
+	if (*end != '/')
+		return "the master's name must follow the sentinels "
+		    "(redis-sentinel://host:26379/mymaster)";
+	s = end + 1;
+	len = strcspn(s, "?#");
+	if (len == 0 || len >= sizeof(r->master) ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789.-_") != len)
+		return "the master's name must be letters, digits, '.', '-' "
+		    "or '_', under 128 bytes";
+	memcpy(r->master, s, len);
+	r->master[len] = '\0';
+	if (s[len] == '#')
+		return "no fragment in a redis-sentinel:// URL";
+	return url_query(r, s + len);
+}
+
+/* ?db=1&password=***... of a redis-sentinel:// URL for where. */
+static void
+url_where_sentinel(dm_redis *r)
+{
+	char q[160] = "";
+	size_t len;
+	int i;
+
+	if (r->db != 0)
+		snprintf(q, sizeof(q), "&db=%ld", r->db);
+	if (r->password[0] != '\0' && r->user[0] == '\0')
+		strlcat(q, "&password=***", sizeof(q));
+	if (r->sentinel_password[0] != '\0')
+		strlcat(q, "&sentinel_password=***", sizeof(q));
+	if (r->wait != 1)
+		snprintf(q + strlen(q), sizeof(q) - strlen(q), "&wait=%ld",
+		    r->wait);
+	if (q[0] != '\0')
+		q[0] = '?';
+	snprintf(r->where, sizeof(r->where), "redis-sentinel://%s%s",
+	    r->user, r->user[0] != '\0' ? ":***@" : "");
+	for (i = 0; i < r->nsentinels; i++) {
+		len = strlen(r->where);
+		snprintf(r->where + len, sizeof(r->where) - len, "%s%s%s%s:%d",
+		    i > 0 ? "," : "",
+		    strchr(r->sentinel[i].host, ':') != NULL ? "[" : "",
+		    r->sentinel[i].host,
+		    strchr(r->sentinel[i].host, ':') != NULL ? "]" : "",
+		    r->sentinel[i].port);
+	}
+	len = strlen(r->where);
+	snprintf(r->where + len, sizeof(r->where) - len, "/%s%s", r->master,
+	    q);
+}
+
 static void
 url_where(dm_redis *r)
 {
@@ -264,6 +396,10 @@ url_where(dm_redis *r)
 	const char *sep = r->user[0] != '\0' || r->password[0] != '\0' ?
 	    ":***@" : "";
 
+	if (r->nsentinels > 0) {
+		url_where_sentinel(r);
+		return;
+	}
 	if (r->path[0] != '\0') {
 		if (r->db != 0)
 			snprintf(db, sizeof(db), "?db=%ld", r->db);
@@ -291,11 +427,14 @@ url_parse(dm_redis *r, const char *url, char *err, size_t errlen)
 		why = url_tcp(r, url + 8);
 	else if (strncasecmp(url, "unix://", 7) == 0)
 		why = url_unix(r, url + 7);
+	else if (strncasecmp(url, "redis-sentinel://", 17) == 0)
+		why = url_sentinel(r, url + 17);
 	else if (strncasecmp(url, "rediss://", 9) == 0)
 		why = "rediss:// (TLS) is not supported: use a unix socket or "
 		    "a TLS tunnel";
 	else
-		why = "the URL must start with redis:// or unix://";
+		why = "the URL must start with redis://, unix:// or "
+		    "redis-sentinel://";
 	if (why != NULL) {
 		snprintf(err, errlen, "RedisURL: %s", why);
 		return DM_PERMFAIL;
@@ -341,6 +480,7 @@ dm_redis_free(dm_redis *r)
 	if (r->c != NULL)
 		redisFree(r->c);
 	explicit_bzero(r->password, sizeof(r->password));
+	explicit_bzero(r->sentinel_password, sizeof(r->sentinel_password));
 	free(r);
 }
 
@@ -486,12 +626,147 @@ redis_load(dm_redis *r)
 	return DM_OK;
 }
 
+/* ---- Sentinel ---------------------------------------------------------- */
+
+/* One sentinel's answer for the master's address into r->host, r->port. */
+static bool
+sentinel_ask(dm_redis *r, const struct redis_node *n, struct timeval tv)
+{
+	const char *auth[2] = { "AUTH", r->sentinel_password };
+	const char *get[3] = { "SENTINEL", "get-master-addr-by-name",
+	    r->master };
+	redisContext *c;
+	redisReply *rep = NULL;
+	long port;
+	bool ok = false;
+
+	if ((c = redisConnectWithTimeout(n->host, n->port, tv)) == NULL)
+		return false;
+	if (c->err != 0 || redisSetTimeout(c, tv) != REDIS_OK)
+		goto out;
+	if (r->sentinel_password[0] != '\0') {
+		rep = redisCommandArgv(c, 2, auth, NULL);
+		if (rep == NULL || rep->type == REDIS_REPLY_ERROR)
+			goto out;
+		freeReplyObject(rep);
+	}
+	rep = redisCommandArgv(c, 3, get, NULL);
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY ||
+	    rep->elements != 2 ||
+	    rep->element[0]->type != REDIS_REPLY_STRING ||
+	    rep->element[1]->type != REDIS_REPLY_STRING ||
+	    rep->element[0]->len >= sizeof(r->host) ||
+	    !url_number(rep->element[1]->str, rep->element[1]->len, 65535,
+	    &port) || port == 0)
+		goto out;
+	memcpy(r->host, rep->element[0]->str, rep->element[0]->len + 1);
+	r->port = (int)port;
+	ok = true;
+out:
+	if (rep != NULL)
+		freeReplyObject(rep);
+	redisFree(c);
+	return ok;
+}
+
+/*
+ * Ask the sentinels in turn, starting with the one that answered last,
+ * for the master's address: on every (re)connect, so that a failover is
+ * followed.
+ */
+static dm_status
+sentinel_discover(dm_redis *r)
+{
+	struct timeval tv = redis_tv(r->timeout_ms);
+	char old[REDIS_HOST_MAX];
+	int i, k, oldport = r->port;
+
+	memcpy(old, r->host, sizeof(old));
+	for (i = 0; i < r->nsentinels; i++) {
+		k = (r->next_sentinel + i) % r->nsentinels;
+		if (!sentinel_ask(r, &r->sentinel[k], tv))
+			continue;
+		r->next_sentinel = k;
+		if (strcmp(old, r->host) != 0 || oldport != r->port)
+			dm_log(DM_LOG_NOTICE, "redis %s: master %s is at "
+			    "%s:%d (sentinel %s:%d)", r->where, r->master,
+			    r->host, r->port, r->sentinel[k].host,
+			    r->sentinel[k].port);
+		return DM_OK;
+	}
+	return redis_fail(r, DM_TEMPFAIL, "no sentinel answered for "
+	    "master %s", r->master);
+}
+
+/* The server we reached must be the master: never write to a replica. */
+static dm_status
+sentinel_check_role(dm_redis *r)
+{
+	const char *argv[1] = { "ROLE" };
+	redisReply *rep;
+	dm_status st;
+	bool master;
+
+	if ((st = redis_setup(r, 1, argv, &rep)) != DM_OK)
+		return st;
+	master = rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+	    rep->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(rep->element[0]->str, "master") == 0;
+	freeReplyObject(rep);
+	if (!master)
+		return redis_fail(r, DM_TEMPFAIL, "%s:%d is not the master "
+		    "(yet): asking the sentinels again", r->host, r->port);
+	return DM_OK;
+}
+
+/*
+ * Replication is asynchronous: a write the master acknowledged can die
+ * with it. So an update counts as committed only once wait replicas
+ * have it too; until then it is retried (the sequence test makes that
+ * harmless) and stays in the journal. The number is the URL's, never
+ * what the master says it has: an old master the sentinels are about to
+ * demote has lost its replicas and still says ROLE master, and what it
+ * takes then is thrown away when it resyncs as a replica.
+ */
+static long
+sentinel_waits(const dm_redis *r)
+{
+	return r->nsentinels > 0 ? r->wait : 0;
+}
+
+static dm_status
+sentinel_wait(dm_redis *r)
+{
+	char n[24], ms[24];
+	const char *argv[3] = { "WAIT", n, ms };
+	redisReply *rep;
+	dm_status st;
+	long long got;
+	long want = sentinel_waits(r);
+
+	if (want == 0)
+		return DM_OK;
+	snprintf(n, sizeof(n), "%ld", want);
+	/* within the socket's timeout, so that its 0 is read, not lost */
+	snprintf(ms, sizeof(ms), "%d", r->timeout_ms / 2 + 1);
+	if ((st = redis_setup(r, 3, argv, &rep)) != DM_OK)
+		return st;
+	got = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+	freeReplyObject(rep);
+	if (got < want)
+		return redis_fail(r, DM_TEMPFAIL, "WAIT: %lld of %ld replicas "
+		    "have the updates in time", got, want);
+	return DM_OK;
+}
+
 static dm_status
 redis_connect(dm_redis *r)
 {
 	struct timeval tv = redis_tv(r->timeout_ms);
 	dm_status st;
 
+	if (r->nsentinels > 0 && (st = sentinel_discover(r)) != DM_OK)
+		return st;
 	if (r->path[0] != '\0')
 		r->c = redisConnectUnixWithTimeout(r->path, tv);
 	else
@@ -504,6 +779,8 @@ redis_connect(dm_redis *r)
 		return redis_fail(r, DM_TEMPFAIL, "set timeout: %s",
 		    r->c->errstr);
 	if ((st = redis_login(r)) != DM_OK)
+		return st;
+	if (r->nsentinels > 0 && (st = sentinel_check_role(r)) != DM_OK)
 		return st;
 	return redis_load(r);
 }
@@ -672,8 +949,9 @@ redis_batch(dm_redis *r, const dm_update *u, size_t n, size_t *done,
 {
 	redisReply *rep;
 	dm_status st;
-	size_t i;
+	size_t i, k = 0;
 	int e;
+	bool hold = sentinel_waits(r) > 0;
 
 	for (i = 0; i < n; i++)
 		if (!redis_append(r, u, i))
@@ -690,10 +968,14 @@ redis_batch(dm_redis *r, const dm_update *u, size_t n, size_t *done,
 		freeReplyObject(rep);
 		if (st != DM_OK)
 			return st;
-		if (i % 2 == 1)
+		if (i % 2 == 1 && !hold)
 			(*done)++;
+		else if (i % 2 == 1)
+			k++;
 	}
-	return DM_OK;
+	if ((st = sentinel_wait(r)) == DM_OK)
+		*done += k;
+	return st;
 }
 
 /* n good updates from u[], pipelined; one retry after NOSCRIPT. */

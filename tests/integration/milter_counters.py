@@ -917,10 +917,15 @@ def run_cases(tap, ctx, cases, env):
         tap.diag("%s: %.1f s" % (case.__name__, time.monotonic() - t))
 
 
-def main():
+def main(cases=None, env="COUNTER_CASES", prefix="dmarc-milter-counters.",
+         tools=()):
+    """Run cases (CASES by default) with the DNS zone and templates
+    here; also the main of redis_sentinel.py (tools: more programs it
+    needs, skipped without)."""
     missing = [p for p, ok in (
         ("redis-server", mta.which("redis-server")),
-        ("miltertest", mp.miltertest_path())) if not ok]
+        ("miltertest", mp.miltertest_path())) +
+        tuple((t, mta.which(t)) for t in tools) if not ok]
     if missing:
         print("1..0 # SKIP %s not installed (Debian packages %s)" % (
             " and ".join(missing), " ".join(missing)))
@@ -931,13 +936,13 @@ def main():
         os.path.join(ec.dirs()[1], "milter", "dmarc-milter")
     if not os.access(milter, os.X_OK):
         tap.bail("dmarc-milter not built: %s" % milter)
-    wd = ec.Workdir("dmarc-milter-counters.")
+    wd = ec.Workdir(prefix)
     t0 = time.monotonic()
     try:
         key = ec.Key.rsa(wd, "rsa")
         dnsconf = build_zone(key).write(wd.file("unbound.conf"))
         ctx = Ctx(tap, wd, key, dnsconf, templates(key))
-        run_cases(tap, ctx, CASES, "COUNTER_CASES")
+        run_cases(tap, ctx, cases or CASES, env)
     finally:
         for lp in LOOPS:
             lp.kill()

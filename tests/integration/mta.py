@@ -946,14 +946,17 @@ class RedisClient:
 
 class RedisServer:
     """A private redis-server in the foreground on a unix socket in the
-    work directory (--port 0: no TCP at all), in its own process group,
-    stopped by its PID at exit. persist=True: an append-only file with
+    work directory (no TCP unless port= gives a loopback one), in its own
+    process group, stopped by its PID at exit. persist=True: an append-only file with
     appendfsync always, so what Redis acknowledged survives kill -9 and
     a restart on the same directory and socket. debug=True allows the
     DEBUG command (DEBUG SLEEP) from local connections."""
 
-    def __init__(self, workdir, name="redis", persist=False, debug=False):
+    def __init__(self, workdir, name="redis", persist=False, debug=False,
+                 port=None, extra=()):
         self.dir = os.path.join(_path(workdir), name)
+        self.port = port        # a loopback TCP port as well, or None
+        self.extra = list(extra)        # further redis-server options
         os.makedirs(self.dir, exist_ok=True)
         self.sock = os.path.join(self.dir, "redis.sock")
         self.url = "unix://" + self.sock
@@ -967,7 +970,8 @@ class RedisServer:
         return "RedisServer(%s)" % self.sock
 
     def command(self):
-        argv = [self.binary, "--port", "0", "--unixsocket", self.sock,
+        argv = [self.binary, "--port", str(self.port or 0),
+                "--bind", "127.0.0.1", "--unixsocket", self.sock,
                 "--unixsocketperm", "700", "--dir", self.dir,
                 "--save", "", "--daemonize", "no",
                 "--logfile", self.logfile]
@@ -978,7 +982,7 @@ class RedisServer:
         if self.debug and self.version() >= (7,):
             # Redis 7 refuses DEBUG unless allowed; 6 has no such option.
             argv += ["--enable-debug-command", "local"]
-        return argv
+        return argv + self.extra
 
     def version(self):
         """redis-server's version as a tuple of ints ((0,) if unknown)."""
