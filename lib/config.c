@@ -224,6 +224,9 @@ static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	  "up to DNSTimeout)" },
 	{ DM_OPT_IO_THREADS, "IOThreads", CFG_INT, "1", 1, 64, NULL,
 	  "threads that read and write the MTA connections" },
+	{ DM_OPT_METRICS_SOCKET, "MetricsSocket", CFG_STR, NULL, 0, 0, NULL,
+	  "inet:PORT@ADDR where /metrics is served for Prometheus; none: "
+	  "not served (read at start-up)" },
 };
 
 struct cfg_value {
