@@ -14,7 +14,9 @@ Then: the evaluation-time histogram counts the five evaluated messages,
 the DNS lookups by outcome add up to the lookup histogram's count, a
 SIGHUP raises the configuration's generation and a broken file counts a
 failed reload; any other path is 404, a POST is 405; `promtool check
-metrics` (Debian package prometheus) accepts the scrape.
+metrics` (Debian package prometheus) accepts the scrape. A MetricsSocket
+without an address, of another kind, or with a host name refuses to
+start.
 
 Environment: as milter_protocol.py. Prints "1..0 # SKIP ..." when
 miltertest is missing.
@@ -220,6 +222,26 @@ def run(tap, wd, key):
                ["exit %s" % rc] + mt.log_tail())
     finally:
         mt.kill()
+    check_bad_specs(tap, wd, dnsconf)
+
+
+def check_bad_specs(tap, wd, dnsconf):
+    """A MetricsSocket without an address (it would bind every one), or
+    not inet: the milter does not start, and says why."""
+    for i, spec in enumerate(("inet:%d" % mta.free_port(),
+                              "unix:/tmp/metrics.sock",
+                              "inet:%d@mx.example" % mta.free_port())):
+        mt = mp.Milter(wd, "bad%d" % i, dnsconf, {"MetricsSocket": spec})
+        try:
+            started = mt.start()
+            rc = mt.proc.wait(10 * mp.SLOW) if not started else None
+            said = mt.wait_log(lambda l: "MetricsSocket" in l, 1)
+            tap.ok(not started and rc == 1 and said is not None,
+                   "MetricsSocket %s: refused at start-up, exit 1, with "
+                   "a log line" % spec, ["started %s, exit %s" %
+                                         (started, rc)] + mt.log_tail(5))
+        finally:
+            mt.kill()
 
 
 def main():
