@@ -36,7 +36,9 @@ Each fenced block carries a marker, the HTML comment on the line above it:
   <!-- test: promtool:rules -->   (a YAML block) Prometheus alerting
   <!-- test: promtool:config -->  rules or a prometheus.yml: `promtool
                              check rules` or `check config` accepts it
-                             (SKIP without promtool, Debian: prometheus).
+                             (SKIP without promtool, Debian: prometheus);
+                             the guide's rules also pass `promtool test
+                             rules` with tests/fixtures/prometheus/.
   <!-- test: deb -->         commands that build and install the Debian
                              package: run for real, by
                              tests/integration/check_deb.py (SKIP here).
@@ -514,6 +516,21 @@ class Tester:
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.tap.ok(r.returncode == 0, "%s: promtool check %s accepts it" %
                     (block.name(), what),
+                    [r.stdout.decode("utf-8", "replace")])
+        if what == "rules" and block.doc == "docs/GUIDE.md":
+            self.promtool_test(promtool, block, path)
+
+    def promtool_test(self, promtool, block, rules):
+        """The guide's alerts fire on the series that should raise them,
+        and not before (tests/fixtures/prometheus/guide-rules-test.yml)."""
+        with open(os.path.join(self.srcdir, "tests", "fixtures",
+                               "prometheus", "guide-rules-test.yml")) as f:
+            text = f.read().replace("  - RULES\n", "  - %s\n" % rules)
+        path = self.write("guide-rules-test.yml", text)
+        r = subprocess.run([promtool, "test", "rules", path],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.tap.ok(r.returncode == 0, "%s: promtool test rules: each alert "
+                    "fires when it should" % block.name(),
                     [r.stdout.decode("utf-8", "replace")])
 
     def after_dest(self, doc):
