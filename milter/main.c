@@ -370,6 +370,12 @@ main(int argc, char **argv)
 		    dm_config_str(c, DM_OPT_SYSLOG_FACILITY));
 		return 1;
 	}
+	if (dm_config_str(c, DM_OPT_METRICS_SOCKET) != NULL &&
+	    mlt_metrics_check(dm_config_str(c, DM_OPT_METRICS_SOCKET), err,
+	    sizeof(err)) != 0) {
+		dm_err("%s: %s", a.conf, err);
+		return 1;
+	}
 	if (a.check) {
 		printf("%s: configuration is valid\n", a.conf);
 		return 0;

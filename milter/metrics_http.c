@@ -141,6 +141,17 @@ met_addr(const char *spec, struct addrinfo **ai, char *err, size_t errlen)
 }
 
 int
+mlt_metrics_check(const char *spec, char *err, size_t errlen)
+{
+	struct addrinfo *ai = NULL;
+
+	if (met_addr(spec, &ai, err, errlen) != 0)
+		return -1;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+int
 mlt_metrics_start(const char *spec, dm_store *st, int redis, char *err,
     size_t errlen)
 {

@@ -104,6 +104,8 @@ void mlt_counters_set(dm_store *st);
 int mlt_metrics_start(const char *spec, dm_store *st, int redis,
     char *err, size_t errlen);
 void mlt_metrics_stop(void);
+/* Is spec a MetricsSocket we can listen on? (-n, and before daemon()) */
+int mlt_metrics_check(const char *spec, char *err, size_t errlen);
 
 /*
  * One MTA connection at the protocol level (dispatch.c). peer names it

@@ -16,7 +16,7 @@ SIGHUP raises the configuration's generation and a broken file counts a
 failed reload; any other path is 404, a POST is 405; `promtool check
 metrics` (Debian package prometheus) accepts the scrape. A MetricsSocket
 without an address, of another kind, or with a host name refuses to
-start.
+start, and dmarc-milter -n says so.
 
 Environment: as milter_protocol.py. Prints "1..0 # SKIP ..." when
 miltertest is missing.
@@ -242,6 +242,11 @@ def check_bad_specs(tap, wd, dnsconf):
                                          (started, rc)] + mt.log_tail(5))
         finally:
             mt.kill()
+        r = subprocess.run([mp.milter_path(), "-n", "-c", mt.conf],
+                           capture_output=True, text=True, timeout=30)
+        tap.ok(r.returncode == 1 and "MetricsSocket" in r.stderr,
+               "MetricsSocket %s: dmarc-milter -n refuses it" % spec,
+               ["exit %d" % r.returncode, r.stdout, r.stderr])
 
 
 def main():
