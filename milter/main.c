@@ -405,8 +405,8 @@ main(int argc, char **argv)
 		(void)unlink(pidfile);
 	if (sockpath != NULL)
 		(void)unlink(sockpath);
+	mlt_metrics_stop();	/* it reads the store's figures */
 	/* The milter is stopped: what is queued goes to Redis or the journal. */
-	mlt_metrics_stop();
 	mlt_counters_set(NULL);
 	dm_store_free(store);
 	mlt_runtime_shutdown();
