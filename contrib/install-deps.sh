@@ -21,11 +21,13 @@
 BUILD="build-essential autoconf automake libtool pkg-config
 libopendkim-dev libbsd-dev libhiredis-dev
 libunbound-dev libpsl-dev publicsuffix libidn2-dev zlib1g-dev
-libjansson-dev libxml2-dev libssl-dev libcurl4-openssl-dev"
+libjansson-dev libxml2-dev libssl-dev libcurl4-openssl-dev
+libmicrohttpd-dev"
 DEMO="openssl python3 python3-dkim postfix swaks libxml2-utils"
 DEB="debhelper dpkg-dev lintian"
 TEST="$DEMO $DEB miltertest groff-base mandoc redis-server redis-tools
-redis-sentinel libmail-dmarc-perl libdbd-sqlite3-perl valgrind python3-spf"
+redis-sentinel libmail-dmarc-perl libdbd-sqlite3-perl valgrind python3-spf
+prometheus"
 BENCH="$DEMO redis-server opendkim opendmarc unbound"
 
 list=no

@@ -72,6 +72,7 @@ typedef enum dm_opt {
 	DM_OPT_EVAL_THREADS,
 	DM_OPT_IO_THREADS,
 	DM_OPT_COUNTER_SYNC,
+	DM_OPT_METRICS_SOCKET,
 	DM_OPT_COUNT
 } dm_opt;
 

@@ -230,6 +230,9 @@ static const struct cfg_def cfg_table[DM_OPT_COUNT] = {
 	  cfg_sync, "what a count is before the MTA gets the reply: disk "
 	  "(fdatasync'd: survives a power loss) or written (survives a "
 	  "killed milter, not a power loss)" },
+	{ DM_OPT_METRICS_SOCKET, "MetricsSocket", CFG_STR, NULL, 0, 0, NULL,
+	  "inet:PORT@ADDR where /metrics is served for Prometheus; none: "
+	  "not served (read at start-up)" },
 };
 
 struct cfg_value {

@@ -45,6 +45,7 @@
 
 #include "dm_hash.h"
 #include "dm_log.h"
+#include "dm_metrics.h"
 #include "dm_resolver.h"
 
 #define RESOLVER_CLASS_IN	1
@@ -375,6 +376,7 @@ resolver_ask(dm_resolver *r, const char *name, int rrtype, dm_dns_status *st)
 	struct resolver_ans *a;
 	struct ub_result *res;
 	size_t len;
+	uint64_t t0;
 
 	if (!resolver_name_ok(name)) {
 		*st = DM_DNS_PERMFAIL;
@@ -384,7 +386,12 @@ resolver_ask(dm_resolver *r, const char *name, int rrtype, dm_dns_status *st)
 		*st = resolver_status(a->res);
 		return a;
 	}
-	if ((res = resolver_ask_ub(r, name, rrtype, st)) == NULL)
+	/* Only lookups that leave the table are figures (dm_metrics.h). */
+	t0 = dm_metrics_now_us();
+	res = resolver_ask_ub(r, name, rrtype, st);
+	dm_metric_inc(DM_MET_DNS, (int)*st, 0, 0);
+	dm_histogram_observe(DM_HIST_DNS, dm_metrics_now_us() - t0);
+	if (res == NULL)
 		return NULL;
 	len = strlen(name) + 1;
 	if ((a = malloc(sizeof(*a) + len)) == NULL) {

@@ -277,6 +277,14 @@ main_store(const dm_config *c, char *err, size_t errlen)
 	return dm_store_new(&o, err, errlen);
 }
 
+static int
+main_has_redis(const dm_config *c)
+{
+	const char *url = dm_config_str(c, DM_OPT_REDIS_URL);
+
+	return url != NULL && *url != '\0';
+}
+
 /* The server's limits (read at start-up: a change needs a restart). */
 static void
 main_server_opts(const dm_config *c, mlt_server_opts *o)
@@ -317,6 +325,10 @@ main_start(const struct main_args *a, const dm_config *c, dm_store **st,
 	if ((*st = main_store(c, err, errlen)) == NULL)
 		return -1;
 	mlt_counters_set(*st);
+	if (dm_config_str(c, DM_OPT_METRICS_SOCKET) != NULL &&
+	    mlt_metrics_start(dm_config_str(c, DM_OPT_METRICS_SOCKET), *st,
+	    main_has_redis(c), err, errlen) != 0)
+		return -1;
 	if (mlt_signal_thread_start(MAIN_DRAIN_SECONDS) != 0) {
 		snprintf(err, errlen, "cannot start the signal thread");
 		return -1;
@@ -359,6 +371,12 @@ main(int argc, char **argv)
 		    dm_config_str(c, DM_OPT_SYSLOG_FACILITY));
 		return 1;
 	}
+	if (dm_config_str(c, DM_OPT_METRICS_SOCKET) != NULL &&
+	    mlt_metrics_check(dm_config_str(c, DM_OPT_METRICS_SOCKET), err,
+	    sizeof(err)) != 0) {
+		dm_err("%s: %s", a.conf, err);
+		return 1;
+	}
 	if (a.check) {
 		printf("%s: configuration is valid\n", a.conf);
 		return 0;
@@ -388,6 +406,7 @@ main(int argc, char **argv)
 		(void)unlink(pidfile);
 	if (sockpath != NULL)
 		(void)unlink(sockpath);
+	mlt_metrics_stop();	/* it reads the store's figures */
 	/* The milter is stopped: what is queued goes to Redis or the journal. */
 	mlt_counters_set(NULL);
 	dm_store_free(store);

@@ -98,6 +98,16 @@ void mlt_msg_end(mlt_session *s);
 void mlt_counters_set(dm_store *st);
 
 /*
+ * /metrics over HTTP (metrics_http.c), on MetricsSocket's address; the
+ * store's figures come from st (may be NULL), redis_up only when redis.
+ */
+int mlt_metrics_start(const char *spec, dm_store *st, int redis,
+    char *err, size_t errlen);
+void mlt_metrics_stop(void);
+/* Is spec a MetricsSocket we can listen on? (-n, and before daemon()) */
+int mlt_metrics_check(const char *spec, char *err, size_t errlen);
+
+/*
  * One MTA connection at the protocol level (dispatch.c). peer names it
  * in log lines; refused: over MaxConnections, every step gets a
  * temporary failure.

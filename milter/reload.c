@@ -16,10 +16,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dm_log.h"
+#include "dm_metrics.h"
 #include "mlt.h"
 
 struct mlt_runtime {
@@ -31,6 +33,7 @@ struct mlt_runtime {
 static pthread_mutex_t rt_lock = PTHREAD_MUTEX_INITIALIZER;
 static mlt_runtime *rt_current;
 static char *rt_file;
+static uint64_t rt_generation = 1;	/* under rt_lock */
 
 static void
 runtime_free(mlt_runtime *rt)
@@ -71,6 +74,7 @@ mlt_runtime_init(const char *conf_file, char *err, size_t errlen)
 		dm_log_oom();
 	if ((rt_current = runtime_build(rt_file, err, errlen)) == NULL)
 		return -1;
+	dm_metrics_set_generation(rt_generation);
 	return 0;
 }
 
@@ -117,12 +121,16 @@ mlt_runtime_reload(char *err, size_t errlen)
 {
 	mlt_runtime *rt, *old;
 
-	if ((rt = runtime_build(rt_file, err, errlen)) == NULL)
+	if ((rt = runtime_build(rt_file, err, errlen)) == NULL) {
+		dm_metric_inc(DM_MET_RELOADS, 1, 0, 0);
 		return -1;
+	}
 	pthread_mutex_lock(&rt_lock);
 	old = rt_current;
 	rt_current = rt;
+	dm_metrics_set_generation(++rt_generation);
 	pthread_mutex_unlock(&rt_lock);
+	dm_metric_inc(DM_MET_RELOADS, 0, 0, 0);
 	mlt_runtime_put(old);
 	return 0;
 }

@@ -21,6 +21,7 @@
 #include "dm_authres.h"
 #include "dm_domain.h"
 #include "dm_log.h"
+#include "dm_metrics.h"
 #include "dm_row.h"
 #include "dm_store.h"
 #include "mlt.h"
@@ -164,6 +165,7 @@ mlt_msg_begin(mlt_session *s, const char *qid, const char *mail_from,
 		dm_log_qid(DM_LOG_INFO, s->qid, "ip=%s action=accept "
 		    "reasons=%s (not evaluated)", s->ip, s->ignored ?
 		    "IgnoreHosts" : "IgnoreAuthenticatedClients");
+		dm_metric_inc(DM_MET_SKIPPED, 0, 0, 0);
 		s->skipped = true;
 		return DM_NOTFOUND;
 	}
@@ -386,6 +388,28 @@ msg_log(const mlt_session *s, const dm_verdict *v, const dm_action *a)
 	    reasons[0] ? reasons : "-");
 }
 
+/* The figures of the log line, for /metrics (lib/metrics.c). */
+static void
+msg_metrics(const dm_verdict *v, const dm_action *a)
+{
+	const dm_policy_verdict *pv;
+	size_t i;
+
+	dm_metric_inc(DM_MET_MESSAGES, (int)v->result, (int)v->disposition,
+	    (int)a->kind);
+	dm_metric_inc(DM_MET_SPF, (int)v->spf.result, 0, 0);
+	if (v->nsigs == 0)
+		dm_metric_inc(DM_MET_DKIM, DM_DKIM_NONE, 0, 0);
+	for (i = 0; i < v->nsigs; i++)
+		dm_metric_inc(DM_MET_DKIM, (int)v->sigs[i]->result, 0, 0);
+	if (v->nauthors == 0)
+		return;
+	pv = &v->authors[v->decisive].pv;
+	for (i = 0; i < pv->nreasons; i++)
+		dm_metric_inc(DM_MET_OVERRIDES, (int)pv->reasons[i].type, 0,
+		    0);
+}
+
 /*
  * A message not evaluated that carried forged fields of our
  * authserv-id: they go, nothing of ours is added, and it is accepted.
@@ -433,6 +457,7 @@ mlt_msg_eom(mlt_session *s, const char *qid, mlt_outcome *out)
 	    "DMARC policy of %s", v->nauthors ?
 	    v->authors[v->decisive].disc.policy_domain : "the author");
 	msg_log(s, v, &out->action);
+	msg_metrics(v, &out->action);
 	/* Counted at its final disposition: a 4xx is not one (a retry is). */
 	if (out->action.kind != DM_ACT_TEMPFAIL)
 		msg_count(s, v, c);
@@ -466,6 +491,7 @@ msg_internal_error(mlt_session *s, mlt_outcome *out)
 	out->ndelete = s->nforged;
 	dm_err("%s: internal error (%s): action %s", s->qid, s->failed,
 	    dm_action_kind_str(out->action.kind));
+	dm_metric_inc(DM_MET_INTERNAL, (int)out->action.kind, 0, 0);
 	if (rt != s->rt)
 		mlt_runtime_put(rt);
 }

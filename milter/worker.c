@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "dm_log.h"
+#include "dm_metrics.h"
 #include "mlt.h"
 
 struct job {
@@ -32,6 +33,7 @@ static void *
 worker_main(void *arg)
 {
 	struct job *j;
+	uint64_t t0;
 
 	(void)arg;
 	for (;;) {
@@ -45,7 +47,10 @@ worker_main(void *arg)
 		if ((wk_head = j->next) == NULL)
 			wk_tail = NULL;
 		pthread_mutex_unlock(&wk_lock);
+		/* Every job is a message's end (server.c). */
+		t0 = dm_metrics_now_us();
 		j->fn(j->arg);
+		dm_histogram_observe(DM_HIST_EOM, dm_metrics_now_us() - t0);
 		free(j);
 	}
 }

@@ -41,6 +41,7 @@
 #include "rptdest.h"
 #include "rptjsrc.h"
 #include "rptkill.h"
+#include "rptmetrics.h"
 #include "rptmail.h"
 #include "rptrelay.h"
 #include "rptsend.h"
@@ -67,7 +68,7 @@
 _Static_assert(DM_RUA_MAX <= REPORT_DEST_MAX, "REPORT_DEST_MAX too small");
 
 struct args {
-	const char *conf, *dry_dir, *domain, *format;
+	const char *conf, *dry_dir, *domain, *format, *metrics_file;
 	int64_t day;		/* -1: every closed period */
 	bool verbose;
 };
@@ -90,6 +91,7 @@ struct run {
 	enum rpt_format format;
 	int64_t now, grace;
 	unsigned sent, retried, skipped, dropped, errors;
+	rpt_figures fig;	/* built, bytes, refusals (--metrics-file) */
 };
 
 /* What became of one group's report. */
@@ -122,7 +124,8 @@ usage(void)
 {
 	fputs("usage: dmarc-report [-c FILE] [--dry-run DIR] "
 	    "[--day YYYY-MM-DD] [--domain D]\n"
-	    "                    [--format rfc7489|rfc9990] [-v]\n", stderr);
+	    "                    [--format rfc7489|rfc9990] "
+	    "[--metrics-file FILE] [-v]\n", stderr);
 	return 2;
 }
 
@@ -147,6 +150,7 @@ parse_args(int argc, char **argv, struct args *a)
 		{ "day", required_argument, NULL, 'd' },
 		{ "domain", required_argument, NULL, 'o' },
 		{ "format", required_argument, NULL, 'F' },
+		{ "metrics-file", required_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int c;
@@ -159,6 +163,7 @@ parse_args(int argc, char **argv, struct args *a)
 		case 'D': a->dry_dir = optarg; break;
 		case 'o': a->domain = optarg; break;
 		case 'F': a->format = optarg; break;
+		case 'M': a->metrics_file = optarg; break;
 		case 'v': a->verbose = true; break;
 		case 'd':
 			if (!parse_day(optarg, &a->day))
@@ -434,6 +439,8 @@ send_once(struct run *r, const struct report *rp, const char *const *to,
 		if (rc == DM_OK || (r->use_relay && rc == DM_PERMFAIL &&
 		    nto == 1))
 			rpt_dests_result(r->dests, to[i], rc == DM_OK, r->now);
+	if (r->use_relay && rc == DM_PERMFAIL && nto == 1)
+		rpt_figures_refused(&r->fig, to[0]);
 	return rc;
 }
 
@@ -532,10 +539,13 @@ report_group(struct run *r, const rpt_group *g, const char *report_id,
 	    &emllen) != 0)
 		goto done;
 	rpt_killpoint("built");
+	r->fig.built++;
 	if (r->a->dry_dir != NULL)
 		rc = dry_write(r, &rp, eml, emllen) == 0 ? RG_SENT : RG_RETRY;
 	else
 		rc = send_mail(r, &rp, to, nto, eml, emllen);
+	if (rc == RG_SENT)
+		r->fig.bytes += emllen;
 	if (rc == RG_SENT && r->a->verbose)
 		dm_log(DM_LOG_INFO, "report %s for %s: %zu rows, %zu bytes, "
 		    "to %zu destinations", report_id, g->domain, rp.n, emllen,
@@ -819,6 +829,26 @@ teardown(struct run *r)
 	explicit_bzero(r->relay_pw, sizeof(r->relay_pw));
 }
 
+/* --metrics-file: this run's figures; a failed run keeps the last
+ * success the previous file recorded. */
+static void
+write_metrics(struct run *r, int rc)
+{
+	char err[1024];
+
+	r->fig.sent = r->sent;
+	r->fig.retried = r->retried;
+	r->fig.failed = r->errors;
+	r->fig.skipped = r->skipped;
+	r->fig.dropped = r->dropped;
+	r->fig.run_at = r->now;
+	r->fig.last_success = rc == 0 ? r->now :
+	    rpt_metrics_last_success(r->a->metrics_file);
+	if (rpt_metrics_write(r->a->metrics_file, &r->fig, err,
+	    sizeof(err)) != 0)
+		dm_err("--metrics-file %s", err);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -841,11 +871,16 @@ main(int argc, char **argv)
 	r.grace = REPORT_GRACE;
 	if ((rc = setup(&r, err, sizeof(err))) == 0)
 		rc = run_all(&r);
-	else if (rc == 3) {
+	else if (rc != 3)
+		dm_err("%s", err);
+	/* 3: another run holds the journal; this one did nothing. */
+	if (a.metrics_file != NULL && rc != 3)
+		write_metrics(&r, rc);
+	if (rc == 3) {
 		dm_log(DM_LOG_NOTICE, "%s: nothing done", err);
 		rc = 0;
-	} else
-		dm_err("%s", err);
+	}
+	rpt_figures_free(&r.fig);
 	teardown(&r);
 	dm_config_unref(cfg);
 	return rc;

@@ -33,6 +33,12 @@ Each fenced block carries a marker, the HTML comment on the line above it:
                              (Ctrl-C).
   <!-- test: conf -->        (a conf block) a dmarc-milter.conf fragment:
                              `dmarc-milter -n` accepts it.
+  <!-- test: promtool:rules -->   (a YAML block) Prometheus alerting
+  <!-- test: promtool:config -->  rules or a prometheus.yml: `promtool
+                             check rules` or `check config` accepts it
+                             (SKIP without promtool, Debian: prometheus);
+                             the guide's rules also pass `promtool test
+                             rules` with tests/fixtures/prometheus/.
   <!-- test: deb -->         commands that build and install the Debian
                              package: run for real, by
                              tests/integration/check_deb.py (SKIP here).
@@ -65,7 +71,7 @@ sys.path.insert(0, HERE)
 import evalcorpus as ec  # noqa: E402
 
 DOCS = ("README.md", "docs/GUIDE.md")
-MODES = ("run", "dest", "quickstart", "conf", "deb", "skip")
+MODES = ("run", "dest", "quickstart", "conf", "deb", "skip", "promtool")
 SYSTEM_PATHS = r"/(?:etc|var|run|tmp)/|/usr/(?:sbin|bin|local)/"
 XSD = "tests/fixtures/reports/rfc7489-appendix-c-fixed-nons.xsd"
 
@@ -493,6 +499,40 @@ class Tester:
         self.tap.ok(ok, "%s: dmarc-milter -n accepts it" % block.name(),
                     [out])
 
+    def promtool_block(self, block):
+        what = block.marker.split(":", 1)[1].strip() \
+            if ":" in block.marker else ""
+        promtool = shutil.which("promtool")
+        if what not in ("rules", "config"):
+            self.tap.ok(False, "%s: promtool:rules or promtool:config" %
+                        block.name())
+            return
+        if promtool is None:
+            skip(self.tap, block, "promtool is not installed (Debian "
+                 "package prometheus)")
+            return
+        path = self.write("block-%d.yml" % block.line, block.text)
+        r = subprocess.run([promtool, "check", what, path],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.tap.ok(r.returncode == 0, "%s: promtool check %s accepts it" %
+                    (block.name(), what),
+                    [r.stdout.decode("utf-8", "replace")])
+        if what == "rules" and block.doc == "docs/GUIDE.md":
+            self.promtool_test(promtool, block, path)
+
+    def promtool_test(self, promtool, block, rules):
+        """The guide's alerts fire on the series that should raise them,
+        and not before (tests/fixtures/prometheus/guide-rules-test.yml)."""
+        with open(os.path.join(self.srcdir, "tests", "fixtures",
+                               "prometheus", "guide-rules-test.yml")) as f:
+            text = f.read().replace("  - RULES\n", "  - %s\n" % rules)
+        path = self.write("guide-rules-test.yml", text)
+        r = subprocess.run([promtool, "test", "rules", path],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.tap.ok(r.returncode == 0, "%s: promtool test rules: each alert "
+                    "fires when it should" % block.name(),
+                    [r.stdout.decode("utf-8", "replace")])
+
     def after_dest(self, doc):
         """The configuration the document's commands wrote is valid, and
         Postfix is pointed at its socket."""
@@ -692,6 +732,8 @@ def run_block(t, doc, block):
         quickstart_block(t, block)
     elif block.mode == "conf":
         t.conf_block(block)
+    elif block.mode == "promtool":
+        t.promtool_block(block)
     elif block.mode in ("run", "dest"):
         if block.mode == "dest":
             t.make_copy()

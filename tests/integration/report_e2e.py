@@ -44,6 +44,11 @@ Cases:
             report three attempts, then the verified rua gets it
   postfix   delivery through a private Postfix, by its sendmail and by
             SMTPRelay to its smtpd
+  metrics   --metrics-file: a failing run (every report retried, never a
+            success), then a good one (sent and bytes exactly what the
+            MTA got, the success time set), then an idle one (nothing
+            sent, the success time moved on); promtool check metrics
+            accepts the file; no temporary file is left
 
 Environment: srcdir, builddir (make check); KEEP_TMP=1 keeps the work
 directory; REPORT_CASES=dry,send,... runs a subset.
@@ -826,8 +831,91 @@ def case_postfix(ctx):
     pf.stop()
 
 
+def prom_file(path):
+    """{name or name{labels}: int} of a metrics file."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            if line.strip() and not line.startswith("#"):
+                k, v = line.rsplit(" ", 1)
+                out[k] = int(v)
+    return out
+
+
+def rep(what):
+    return 'dmarc_report_reports{outcome="%s"}' % what
+
+
+def metrics_run(ctx, conf, prom, want, name):
+    """One run; the file's report figures are exactly want."""
+    rc, log = ctx.report(conf, "--day", today(), "--metrics-file", prom)
+    m = prom_file(prom) if os.path.exists(prom) else {}
+    bad = ["%s: %s, want %s" % (k, m.get(k), v) for k, v in want.items()
+           if m.get(k) != v]
+    ctx.tap.ok(not bad and not os.path.exists(prom + ".tmp"),
+               "metrics: %s" % name, bad + ["exit %d" % rc, log[-600:]])
+    return rc, m
+
+
+def case_metrics(ctx):
+    state = ctx.state("metrics")
+    out = ctx.dir("metrics-out")
+    bad_sm = capture_script(os.path.join(ctx.dir("bin"), "sm-mfail"), out,
+                            fail=True)
+    good_sm = capture_script(os.path.join(ctx.dir("bin"), "sm-metrics"), out)
+    prom = os.path.join(ctx.dir("textfile"), "dmarc_report.prom")
+    conf = ctx.conf("metrics-fail", state, SendmailPath=bad_sm)
+    n = len(glob.glob(os.path.join(state, "journal", "*")))
+    rc, m = metrics_run(ctx, conf, prom, {
+        rep("sent"): 0, rep("failed"): 0, "dmarc_report_bytes": 0,
+        "dmarc_report_last_success_timestamp_seconds": 0}, "a failing run: "
+        "nothing sent, never a success")
+    tries = m.get(rep("retried"), 0)
+    ctx.tap.ok(rc == 1 and tries > 0 and tries == m.get(rep("built")) and
+               m.get("dmarc_report_last_run_timestamp_seconds", 0) > 0,
+               "metrics: every report built was retried, the run's time "
+               "set", ["exit %d, %r (journal had %d files)" % (rc, m, n)])
+    for d in os.listdir(os.path.join(state, "reports", "groups")):
+        reset_backoff(state, d)
+    conf = ctx.conf("metrics-good", state, SendmailPath=good_sm)
+    t0 = int(time.time())
+    rc, m = metrics_run(ctx, conf, prom, {rep("retried"): 0,
+                                          rep("failed"): 0},
+                        "a good run: nothing retried or failed")
+    mails = captured(out)
+    size = sum(len(x.raw) for x in mails)
+    ok = m.get(rep("sent")) == len(mails) == m.get(rep("built")) and \
+        m.get("dmarc_report_bytes") == size and rc == 0 and \
+        m.get("dmarc_report_last_success_timestamp_seconds", 0) >= t0
+    ctx.tap.ok(ok and mails, "metrics: sent and built are the %d mails the "
+               "MTA got, bytes their %d bytes, the success time now" %
+               (len(mails), size), ["exit %d, %r" % (rc, m)])
+    time.sleep(1.1)
+    rc, m2 = metrics_run(ctx, conf, prom, {rep("sent"): 0, rep("built"): 0,
+                                           "dmarc_report_bytes": 0},
+                         "an idle run: nothing built or sent")
+    ctx.tap.ok(rc == 0 and m2.get("dmarc_report_last_success_timestamp_"
+                                  "seconds", 0) > m.get(
+        "dmarc_report_last_success_timestamp_seconds", 0),
+        "metrics: an idle run is a success too", ["%r" % m2])
+    promtool = mta.which("promtool")
+    if promtool is None:
+        with ctx.tap.lock:
+            ctx.tap.n += 1
+            print("ok %d - metrics: promtool check metrics # SKIP promtool "
+                  "is not installed (Debian package prometheus)" %
+                  ctx.tap.n)
+        return
+    with open(prom) as f:
+        p = subprocess.run([promtool, "check", "metrics"], stdin=f,
+                           capture_output=True, text=True, timeout=60)
+    ctx.tap.ok(p.returncode == 0 and not (p.stdout + p.stderr).strip(),
+               "metrics: promtool check metrics accepts the file",
+               ["exit %d" % p.returncode, p.stdout, p.stderr])
+
+
 CASES = [case_dry, case_send, case_kill, case_retry, case_outage,
-         case_late, case_expired, case_dnsfail, case_postfix]
+         case_late, case_expired, case_dnsfail, case_postfix, case_metrics]
 
 
 def main():
