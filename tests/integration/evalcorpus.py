@@ -33,22 +33,28 @@ GOOD_IP = "192.0.2.10"
 BAD_IP = "198.51.100.66"
 
 
-def need_dkim():
-    """Make `import dkim` work: the python3 first on PATH may not be
-    Debian's, which is where python3-dkim lives; run again under it."""
+def need_module(module, package):
+    """Make `import module` work: the python3 first on PATH may not be
+    Debian's, which is where the package's module lives; run again under
+    it (once), or print a TAP skip and exit."""
     try:
-        import dkim  # noqa: F401
+        __import__(module)
         return
     except ImportError:
         pass
     debian = "/usr/bin/python3"
+    guard = "REEXEC_FOR_" + module.upper()
     if os.path.exists(debian) and \
             os.path.realpath(sys.executable) != os.path.realpath(debian) \
-            and not os.environ.get("EVALCORPUS_REEXEC"):
-        os.environ["EVALCORPUS_REEXEC"] = "1"
+            and not os.environ.get(guard):
+        os.environ[guard] = "1"
         os.execv(debian, [debian] + sys.argv)
-    print("1..0 # SKIP python3-dkim (module dkim) is not installed")
+    print("1..0 # SKIP %s (module %s) is not installed" % (package, module))
     sys.exit(0)
+
+
+def need_dkim():
+    need_module("dkim", "python3-dkim")
 
 
 def dirs():

@@ -24,25 +24,10 @@ import sys
 import tempfile
 
 
-def need_spf():
-    """Make `import spf` work: the python3 first on PATH may not be
-    Debian's, where python3-spf lives; run again under it."""
-    try:
-        import spf  # noqa: F401
-        return
-    except ImportError:
-        pass
-    debian = "/usr/bin/python3"
-    if os.path.exists(debian) and \
-            os.path.realpath(sys.executable) != os.path.realpath(debian) \
-            and not os.environ.get("SPF_PYSPF_REEXEC"):
-        os.environ["SPF_PYSPF_REEXEC"] = "1"
-        os.execv(debian, [debian] + sys.argv)
-    print("1..0 # SKIP python3-spf (module spf) is not installed")
-    sys.exit(0)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import evalcorpus  # noqa: E402
 
-
-need_spf()
+evalcorpus.need_module("spf", "python3-spf")
 import spf  # noqa: E402
 
 SEED = int(os.environ.get("SPF_PYSPF_SEED", "7208"))
