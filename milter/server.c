@@ -602,14 +602,21 @@ mlt_server_run(const mlt_server_opts *o)
 	return rc;
 }
 
-void
-mlt_server_quiesce(void)
+/* Set one of the flags the I/O threads check, and wake them to see it. */
+static void
+srv_raise(atomic_bool *flag)
 {
 	int i;
 
-	atomic_store(&srv_quiesce, true);
+	atomic_store(flag, true);
 	for (i = 0; srv_t != NULL && i < srv_o.io_threads; i++)
 		srv_wake(&srv_t[i]);
+}
+
+void
+mlt_server_quiesce(void)
+{
+	srv_raise(&srv_quiesce);
 }
 
 void
@@ -624,9 +631,5 @@ mlt_server_wait_closed(int ms)
 void
 mlt_server_stop(void)
 {
-	int i;
-
-	atomic_store(&srv_stop, true);
-	for (i = 0; srv_t != NULL && i < srv_o.io_threads; i++)
-		srv_wake(&srv_t[i]);
+	srv_raise(&srv_stop);
 }
